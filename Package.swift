@@ -51,11 +51,7 @@ let package = Package(
 
         // Layer 1
         .target(name: "KubeModel", dependencies: ["LinkerdCore"], swiftSettings: strictSettings),
-        .testTarget(
-            name: "KubeModelTests",
-            dependencies: ["KubeModel", "LinkerdTestSupport"],
-            swiftSettings: strictSettings
-        ),
+        .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"], swiftSettings: strictSettings),
 
         // Layer 2
         .target(
@@ -134,6 +130,7 @@ let package = Package(
                 "KubeTestServer", "KubeClient", "KubeRuntime", "LinkerdTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
