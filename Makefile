@@ -27,7 +27,7 @@ bench: ## Run the benchmarks (release build, separate package in Benchmarks/)
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
 
 demo: ## Run the main job: a local API server with the controller runtime reconciling pods
-	$(SWIFT) run linkerd-dev-cluster
+	$(SWIFT) run linkerd-dev-cluster --run-for 8
 
 clean: ## Remove build products
 	rm -rf .build Benchmarks/.build

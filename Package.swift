@@ -119,7 +119,16 @@ let package = Package(
         ),
         .testTarget(
             name: "KubeTestServerTests",
-            dependencies: ["KubeTestServer", "KubeClient", "LinkerdTestSupport"],
+            dependencies: [
+                "KubeTestServer", "KubeClient", "LinkerdTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
 
