@@ -16,8 +16,9 @@ extension KubeClient {
     ///   breaks, `.timeout` when no byte arrives for the configuration's `watchIdleTimeout`, and `.decoding` for a
     ///   line that is not a watch event of `T`.
     ///
-    /// Events are buffered without limit until consumed. Cancelling the consuming task, or dropping the stream,
-    /// cancels the HTTP request and frees its connection.
+    /// At most the configuration's `maximumBufferedWatchEvents` events wait for the consumer; past that the stream
+    /// delivers what it holds and then throws `.transport`, so the caller resumes from its last event. Cancelling
+    /// the consuming task, or dropping the stream, cancels the HTTP request and frees its connection.
     public func watch<T: Decodable & Sendable>(
         _ resource: ResourceType, namespace: String?, options: WatchOptions, as type: T.Type
     ) async throws -> AsyncThrowingStream<WatchEvent<T>, any Error> {
@@ -26,7 +27,8 @@ extension KubeClient {
         let body = try await openWatch(target, operation: operation)
         logger.debug("Kubernetes watch opened", metadata: ["operation": "\(operation)"])
 
-        let (stream, continuation) = AsyncThrowingStream<WatchEvent<T>, any Error>.makeStream()
+        let (stream, continuation) = AsyncThrowingStream<WatchEvent<T>, any Error>.makeStream(
+            bufferingPolicy: .bufferingOldest(max(1, configuration.maximumBufferedWatchEvents)))
         let reader = WatchReader<T>(
             operation: operation, idleTimeout: configuration.watchIdleTimeout,
             maximumLineSize: configuration.maximumWatchEventSize, logger: logger)
@@ -119,11 +121,21 @@ private struct WatchReader<T: Decodable & Sendable>: Sendable {
         for try await chunk in body {
             activity.record()
             for line in try splitter.append(chunk.readableBytesView) {
-                continuation.yield(try decoder.decode(line))
+                try deliver(decoder.decode(line), to: continuation)
             }
         }
         if let line = splitter.finish() {
-            continuation.yield(try decoder.decode(line))
+            try deliver(decoder.decode(line), to: continuation)
+        }
+    }
+
+    private func deliver(
+        _ event: WatchEvent<T>, to continuation: AsyncThrowingStream<WatchEvent<T>, any Error>.Continuation
+    ) throws {
+        if case .dropped = continuation.yield(event) {
+            throw KubeError(
+                code: .transport,
+                message: "\(operation): the consumer fell too many events behind; closing the watch so it resumes")
         }
     }
 

@@ -47,6 +47,10 @@ public struct KubeClientConfiguration: Hashable, Sendable {
     public var maximumResponseBodySize: Int
     /// The largest single watch event accepted; a longer line fails the watch with code `.decoding`.
     public var maximumWatchEventSize: Int
+    /// The most decoded events a watch holds for a consumer that has not taken them yet. When a consumer falls
+    /// this far behind, the watch is closed after the buffered events (its stream throws `.transport`), so the
+    /// consumer resumes from the last event it took instead of the client buffering without bound.
+    public var maximumBufferedWatchEvents: Int
     /// The number of HTTP/1.1 connections kept to the server. Every open watch holds one, so this should exceed the
     /// number of concurrent watches.
     public var maximumConnections: Int
@@ -66,6 +70,7 @@ public struct KubeClientConfiguration: Hashable, Sendable {
         tokenFileCacheLifetime: Duration = .seconds(60),
         maximumResponseBodySize: Int = 64 * 1024 * 1024,
         maximumWatchEventSize: Int = 16 * 1024 * 1024,
+        maximumBufferedWatchEvents: Int = 10_000,
         maximumConnections: Int = 64
     ) {
         self.server = server
@@ -81,6 +86,7 @@ public struct KubeClientConfiguration: Hashable, Sendable {
         self.tokenFileCacheLifetime = tokenFileCacheLifetime
         self.maximumResponseBodySize = maximumResponseBodySize
         self.maximumWatchEventSize = maximumWatchEventSize
+        self.maximumBufferedWatchEvents = maximumBufferedWatchEvents
         self.maximumConnections = maximumConnections
     }
 }

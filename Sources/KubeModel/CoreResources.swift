@@ -265,6 +265,9 @@ public struct Lease: KubeResource, Hashable {
         public var acquireTime: String?
         public var renewTime: String?
         public var leaseTransitions: Int?
+        /// Coordinated leader election (Kubernetes 1.31+); carried so updates do not drop them.
+        public var strategy: String?
+        public var preferredHolder: String?
 
         public init(holderIdentity: String? = nil, leaseDurationSeconds: Int? = nil, acquireTime: String? = nil,
             renewTime: String? = nil, leaseTransitions: Int? = nil)

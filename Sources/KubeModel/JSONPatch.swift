@@ -187,10 +187,6 @@ public struct JSONPointer: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         tokens.map { "/" + Self.escape($0) }.joined()
     }
-
-    public func appending(_ token: String) -> JSONPointer {
-        JSONPointer(tokens: tokens + [token])
-    }
 }
 
 extension JSONValue {

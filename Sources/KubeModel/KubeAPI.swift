@@ -1,5 +1,9 @@
 /// What the mesh needs from the Kubernetes API server. `KubeClient` implements it over HTTP(S); tests may use the
-/// loopback `KubeTestServer` through the same client. Every method throws `KubeError`.
+/// loopback `KubeTestServer` through the same client. Every method throws `KubeError`, or `CancellationError`
+/// when its task is cancelled.
+///
+/// `update` replaces the whole object: a typed value carries only the fields this package models, so update
+/// partially modelled objects as `JSONValue` (read, change, write back) or change them with `patch`.
 ///
 /// Methods take the `ResourceType` explicitly and are generic over the body type, so the same call serves typed
 /// resources (`Pod`) and lossless `JSONValue` documents. The typed conveniences below pass `R.resourceType`.
@@ -96,14 +100,6 @@ public enum Patch: Hashable, Sendable {
         switch self {
         case .json: "application/json-patch+json"
         case .merge: "application/merge-patch+json"
-        }
-    }
-
-    /// Applies the patch to a document.
-    public func apply(to document: JSONValue) throws(JSONPatchError) -> JSONValue {
-        switch self {
-        case .json(let patch): try patch.apply(to: document)
-        case .merge(let patch): JSONMergePatch.apply(patch, to: document)
         }
     }
 }

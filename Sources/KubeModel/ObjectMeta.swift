@@ -27,11 +27,6 @@ public struct ObjectMeta: Codable, Hashable, Sendable {
         self.annotations = annotations
         self.ownerReferences = ownerReferences
     }
-
-    /// The owner reference marked `controller: true`, if any.
-    public var controller: OwnerReference? {
-        ownerReferences?.first { $0.controller == true }
-    }
 }
 
 /// `metav1.OwnerReference`.

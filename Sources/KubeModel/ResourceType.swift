@@ -26,10 +26,10 @@ public struct ResourceType: Hashable, Sendable, CustomStringConvertible {
         group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"
     }
 
-    /// The path of a collection or object. A nil namespace on a namespaced resource means all namespaces.
+    /// The path of a collection or object. A nil or empty namespace on a namespaced resource means all namespaces.
     public func path(namespace: String? = nil, name: String? = nil, subresource: String? = nil) -> String {
         var path = groupVersionPath
-        if namespaced, let namespace {
+        if namespaced, let namespace, !namespace.isEmpty {
             path += "/namespaces/\(namespace)"
         }
         path += "/\(plural)"

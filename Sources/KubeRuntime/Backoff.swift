@@ -1,3 +1,5 @@
+import LinkerdCore
+
 /// Exponential backoff with jitter, as a value: `next()` returns the delay before the next attempt.
 ///
 /// The n-th delay is `initial * multiplier^(n-1)`, capped at `maximum`, then scaled by a random factor in
@@ -27,7 +29,7 @@ public struct Backoff: Sendable {
     public mutating func next() -> Duration {
         attempts += 1
         let exponent = Double(min(attempts - 1, 62))
-        let base = min(initial.secondsValue * pow2(multiplier, exponent), maximum.secondsValue)
+        let base = min(initial.inSeconds * pow2(multiplier, exponent), maximum.inSeconds)
         let factor = 1 - jitter * random.nextUnit()
         return .nanoseconds(Int64((base * factor * 1e9).rounded()))
     }

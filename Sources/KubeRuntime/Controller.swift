@@ -19,7 +19,7 @@ public enum ReconcileAction: Hashable, Sendable {
 /// The reconciler receives only the key, never the event: it reads the current state from the store (the object
 /// may be gone) and makes the world match. Its outcome is obeyed in one place, `process(_:)`:
 /// `.done` forgets the key's failures, `.requeue(after:)` schedules another look, and a thrown error requeues
-/// with per-key exponential backoff. Workers start only after the store's first complete list, and then every
+/// with per-key exponential backoff (stretched to a `KubeError`'s Retry-After). Workers start only after the store's first complete list, and then every
 /// existing object is reconciled once.
 public final class Controller<R: KubeResource>: ServiceLifecycle.Service, Sendable {
     public typealias Reconcile = @Sendable (ObjectKey) async throws -> ReconcileAction
@@ -126,7 +126,7 @@ public final class Controller<R: KubeResource>: ServiceLifecycle.Service, Sendab
             logger.warning(
                 "reconcile failed; retrying with backoff",
                 metadata: ["key": "\(key)", "error": "\(error)", "failures": "\(queue.failures(of: key) + 1)"])
-            queue.addRateLimited(key)
+            queue.addRateLimited(key, atLeast: (error as? KubeError)?.retryAfter ?? .zero)
         }
         reconcileTimer.recordNanoseconds(Int64(clock.now().timeIntervalSince(start) * 1e9))
     }

@@ -12,7 +12,8 @@ import Synchronization
 ///   `leaseDuration`, measured on the candidate's own clock from when it last saw the record change (so clock skew
 ///   between machines does not matter).
 /// - The leader renews every `retryPeriod`; if it cannot renew for `renewDeadline` (shorter than
-///   `leaseDuration`), it stops leading before anyone else may take over, so two leaders never overlap.
+///   `leaseDuration`), it stops leading before anyone else may take over, so two leaders never overlap. Each
+///   attempt is abandoned after `retryPeriod`, so a hung request cannot stretch that bound.
 /// - Every write is conditional on the Lease's resourceVersion: of two candidates racing, one gets a 409.
 /// - On shutdown the leader releases the Lease (empty holder), so a successor takes over at its next retry.
 public final class LeaderElector: Sendable {
@@ -29,6 +30,7 @@ public final class LeaderElector: Sendable {
             leaseName: String, namespace: String, identity: String, leaseDuration: Duration = .seconds(15),
             renewDeadline: Duration = .seconds(10), retryPeriod: Duration = .seconds(2)
         ) {
+            precondition(leaseDuration >= .seconds(1), "a Lease counts whole seconds")
             precondition(renewDeadline < leaseDuration, "renewDeadline must be shorter than leaseDuration")
             precondition(retryPeriod < renewDeadline, "retryPeriod must be shorter than renewDeadline")
             self.leaseName = leaseName
@@ -77,19 +79,23 @@ public final class LeaderElector: Sendable {
     }
 
     /// Campaigns for the Lease and runs `body` whenever this candidate leads, cancelling it when leadership is
-    /// lost and campaigning again. Returns when the task is cancelled, releasing the Lease if held.
+    /// lost and campaigning again. Returns when the task is cancelled or `body` returns, releasing the Lease if
+    /// held; rethrows an error of `body` after releasing the Lease.
     public func run(whileLeading body: @escaping @Sendable () async throws -> Void) async throws {
         while !Task.isCancelled {
             guard try await acquire() else { return }
-            let lost = await lead(body)
-            if !lost { return }
+            switch await lead(body) {
+            case .lost: continue
+            case .finished: return
+            case .failed(let error): throw error
+            }
         }
     }
 
     /// Retries until the Lease is ours; false when cancelled first.
     private func acquire() async throws -> Bool {
         while !Task.isCancelled {
-            if await tryAcquireOrRenew() {
+            if await attempt() {
                 logger.info("became leader")
                 setLeading(true)
                 return true
@@ -103,30 +109,41 @@ public final class LeaderElector: Sendable {
         return false
     }
 
-    /// Leads until leadership is lost (returns true) or the task is cancelled (releases, returns false).
-    private func lead(_ body: @escaping @Sendable () async throws -> Void) async -> Bool {
-        let lost = await withTaskGroup(of: Bool.self) { group in
+    private enum Term {
+        /// Renewal failed: campaign again.
+        case lost
+        /// Cancelled, or `body` returned.
+        case finished
+        case failed(any Error)
+    }
+
+    /// Leads until leadership is lost, the task is cancelled or `body` ends; releases the Lease unless lost.
+    private func lead(_ body: @escaping @Sendable () async throws -> Void) async -> Term {
+        let term = await withTaskGroup(of: Term.self) { group in
             group.addTask {
                 do {
                     try await body()
+                    return .finished
+                } catch where Task.isCancelled {
+                    return .finished
                 } catch {
                     self.logger.error("work under leadership failed", metadata: ["error": "\(error)"])
+                    return .failed(error)
                 }
-                return false
             }
-            group.addTask { await self.renewUntilLost() }
-            let first = await group.next() ?? false
+            group.addTask { await self.renewUntilLost() ? .lost : .finished }
+            let first = await group.next() ?? .finished
             group.cancelAll()
             await group.waitForAll()
             return first
         }
         setLeading(false)
-        if !lost {
-            await release()
-        } else {
+        if case .lost = term {
             logger.warning("lost leadership")
+        } else {
+            await release()
         }
-        return lost
+        return term
     }
 
     /// Renews every retryPeriod; returns true when renewal failed for renewDeadline, false when cancelled.
@@ -138,9 +155,9 @@ public final class LeaderElector: Sendable {
             } catch {
                 return false
             }
-            if await tryAcquireOrRenew() {
+            if await attempt() {
                 lastRenewal = clock.now()
-            } else if isHeldByOther || clock.now().timeIntervalSince(lastRenewal) >= configuration.renewDeadline.secondsValue {
+            } else if isHeldByOther || clock.now().timeIntervalSince(lastRenewal) >= configuration.renewDeadline.inSeconds {
                 return true
             }
         }
@@ -150,6 +167,21 @@ public final class LeaderElector: Sendable {
         observation.withLock { observed in
             guard let holder = observed?.holder, !holder.isEmpty else { return false }
             return holder != configuration.identity
+        }
+    }
+
+    /// `tryAcquireOrRenew()`, abandoned (false) when it takes longer than `retryPeriod` of real time: this bounds
+    /// hung requests, which only real time can measure, so it does not use the injected clock.
+    private func attempt() async -> Bool {
+        await withTaskGroup(of: Bool?.self) { group in
+            group.addTask { await self.tryAcquireOrRenew() }
+            group.addTask {
+                try? await Task.sleep(for: self.configuration.retryPeriod)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? false
         }
     }
 
@@ -180,10 +212,13 @@ public final class LeaderElector: Sendable {
             }
             var updated = existing
             let takingOver = holder != configuration.identity
-            updated.spec = .init(
-                holderIdentity: configuration.identity, leaseDurationSeconds: leaseSeconds,
-                acquireTime: takingOver ? nowText : (spec.acquireTime ?? nowText), renewTime: nowText,
-                leaseTransitions: (spec.leaseTransitions ?? 0) + (takingOver ? 1 : 0))
+            var renewed = spec
+            renewed.holderIdentity = configuration.identity
+            renewed.leaseDurationSeconds = leaseSeconds
+            renewed.acquireTime = takingOver ? nowText : (spec.acquireTime ?? nowText)
+            renewed.renewTime = nowText
+            renewed.leaseTransitions = (spec.leaseTransitions ?? 0) + (takingOver ? 1 : 0)
+            updated.spec = renewed
             let stored = try await api.update(updated)
             observe(stored, at: now)
             return true
@@ -196,7 +231,7 @@ public final class LeaderElector: Sendable {
     }
 
     private func observedRecordExpired(now: Date, lease: Lease.LeaseSpec) -> Bool {
-        let duration = lease.leaseDurationSeconds.map { Double($0) } ?? configuration.leaseDuration.secondsValue
+        let duration = lease.leaseDurationSeconds.map { Double($0) } ?? configuration.leaseDuration.inSeconds
         return observation.withLock { observed in
             guard let observed else { return true }
             return observed.observedAt.addingTimeInterval(duration) <= now
@@ -213,12 +248,28 @@ public final class LeaderElector: Sendable {
         }
     }
 
-    /// Gives the Lease up so a successor need not wait for it to expire. Runs outside the cancelled task.
+    /// Gives the Lease up so a successor need not wait for it to expire. Runs outside the cancelled task, for at
+    /// most `retryPeriod` of real time.
     private func release() async {
         let configuration = configuration
         let api = api
         let now = KubeTime.formatMicro(clock.now())
         let released = await Task {
+            await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try? await Task.sleep(for: configuration.retryPeriod)
+                    return false
+                }
+                group.addTask { await Self.clearHolder(api: api, configuration: configuration, renewTime: now) }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+        }.value
+        logger.info(released ? "released the lease" : "could not release the lease")
+    }
+
+    private static func clearHolder(api: any KubeAPI, configuration: Configuration, renewTime now: String) async -> Bool {
             do {
                 var lease = try await api.get(Lease.self, namespace: configuration.namespace, name: configuration.leaseName)
                 guard lease.spec?.holderIdentity == configuration.identity else { return false }
@@ -230,8 +281,6 @@ public final class LeaderElector: Sendable {
             } catch {
                 return false
             }
-        }.value
-        logger.info(released ? "released the lease" : "could not release the lease")
     }
 
     private func setLeading(_ value: Bool) {

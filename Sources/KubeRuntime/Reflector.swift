@@ -1,5 +1,4 @@
 import KubeModel
-import LinkerdCore
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -39,9 +38,9 @@ public final class Reflector<R: KubeResource>: ServiceLifecycle.Service, Sendabl
         }
     }
 
-    /// Applies one watcher event to the store and notifies subscribers; public so benchmarks and tests can feed
-    /// events without a server.
-    public func absorb(_ event: WatcherEvent<R>) {
+    /// Applies one watcher event to the store and notifies subscribers. Exposed only to benchmarks and tests
+    /// (`@_spi(Testing)`), which feed events without a server; everything else goes through `run()`.
+    @_spi(Testing) public func absorb(_ event: WatcherEvent<R>) {
         let changes: [StoreChange<R>]
         switch event {
         case .listed(let objects): changes = store.replace(with: objects)

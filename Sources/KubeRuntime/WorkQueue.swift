@@ -103,25 +103,26 @@ public final class WorkQueue<Key: Hashable & Sendable>: ServiceLifecycle.Service
         guard delay > .zero else { return add(key) }
         state.withLock { state in
             guard !state.shuttingDown else { return }
-            let deadline = clock.now().addingTimeInterval(delay.secondsValue)
+            let deadline = clock.now().addingTimeInterval(delay.inSeconds)
             if let existing = state.delayed[key], existing <= deadline { return }
             state.delayed[key] = deadline
         }
         timerWakeUp.signal()
     }
 
-    /// Adds `key` after its per-key backoff: base × 2^(failures), capped.
-    public func addRateLimited(_ key: Key) {
+    /// Adds `key` after its per-key backoff, base × 2^(failures) capped, or after `atLeast` if that is longer (a
+    /// server's Retry-After).
+    public func addRateLimited(_ key: Key, atLeast minimum: Duration = .zero) {
         let delay: Duration = state.withLock { state in
             let failures = state.failures[key, default: 0]
             state.failures[key] = failures + 1
             let factor = Double(1 << UInt64(min(failures, 40)))
             let seconds = min(
-                configuration.baseRetryDelay.secondsValue * factor, configuration.maximumRetryDelay.secondsValue)
+                configuration.baseRetryDelay.inSeconds * factor, configuration.maximumRetryDelay.inSeconds)
             return .nanoseconds(Int64((seconds * 1e9).rounded()))
         }
         retriesCounter.increment()
-        add(key, after: delay)
+        add(key, after: max(delay, minimum))
     }
 
     /// Clears the failure history of `key`.
@@ -194,10 +195,9 @@ public final class WorkQueue<Key: Hashable & Sendable>: ServiceLifecycle.Service
         while true {
             let nextDeadline: Date? = moveDueKeys()
             if state.withLock({ $0.shuttingDown }) || Task.isCancelled { return }
-            let wait = nextDeadline.map { max($0.timeIntervalSince(clock.now()), 0) }
             await withTaskGroup(of: Void.self) { group in
-                if let wait {
-                    group.addTask { try? await self.clock.sleep(for: .nanoseconds(Int64(wait * 1e9))) }
+                if let nextDeadline {
+                    group.addTask { try? await self.clock.sleep(until: nextDeadline) }
                 }
                 group.addTask { await self.timerWakeUp.wait() }
                 await group.next()
@@ -219,26 +219,28 @@ public final class WorkQueue<Key: Hashable & Sendable>: ServiceLifecycle.Service
     }
 }
 
-/// A wake-up call for one waiting task: `signal()` before anyone waits is remembered, so no wake-up is lost.
+/// A wake-up call for waiting tasks: `signal()` wakes every current waiter, and a signal sent while nobody waits is
+/// remembered for the next `wait()`, so no wake-up is lost.
 final class AsyncSignal: Sendable {
     private struct State {
         var pending = false
-        var waiter: (id: UInt64, continuation: CheckedContinuation<Void, Never>)?
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextID: UInt64 = 0
     }
 
     private let state = Mutex(State())
 
     func signal() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard let waiter = state.waiter else {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard !state.waiters.isEmpty else {
                 state.pending = true
-                return nil
+                return []
             }
-            state.waiter = nil
-            return waiter.continuation
+            let waiters = Array(state.waiters.values)
+            state.waiters = [:]
+            return waiters
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Returns after the next (or a pending) signal, or when the task is cancelled.
@@ -250,22 +252,19 @@ final class AsyncSignal: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state in
-                    if state.pending || Task.isCancelled {
+                    if state.pending {
                         state.pending = false
                         return true
                     }
-                    state.waiter = (id, continuation)
+                    // Cancelled before waiting: leave any later signal pending for the next waiter.
+                    if Task.isCancelled { return true }
+                    state.waiters[id] = continuation
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                guard let waiter = state.waiter, waiter.id == id else { return nil }
-                state.waiter = nil
-                return waiter.continuation
-            }
-            waiter?.resume()
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

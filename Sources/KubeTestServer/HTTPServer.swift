@@ -22,7 +22,9 @@ final class HTTPServer: Sendable {
     private let handler: Handler
     private let maxBodyBytes: Int
     private let usesTLS: Bool
-    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// Open connections, and whether shutdown has begun (one lock, so a connection is either closed by `shutdown()`
+    /// or sees the flag and closes itself).
+    private let connections = Mutex<(open: [ObjectIdentifier: any Channel], shuttingDown: Bool)>(([:], false))
     private let acceptTask = Mutex<Task<Void, Never>?>(nil)
 
     private init(port: Int, listener: any Channel, handler: @escaping Handler, maxBodyBytes: Int, usesTLS: Bool) {
@@ -78,11 +80,18 @@ final class HTTPServer: Sendable {
     }
 
     /// Stops accepting, closes every connection (streams end abruptly) and waits for the handlers to return.
+    ///
+    /// The accept loop is not cancelled: closing the listener ends its stream after the connections already accepted
+    /// have been handed out, and each of those is closed through `executeThenClose`. (Cancelling the loop instead
+    /// would drop accepted connections whose writers were never finished, which NIO traps on.)
     func shutdown() async {
         let task = acceptTask.withLock { $0 }
-        task?.cancel()
+        let open = connections.withLock { state in
+            state.shuttingDown = true
+            return Array(state.open.values)
+        }
         listener.close(promise: nil)
-        for channel in connections.withLock({ Array($0.values) }) {
+        for channel in open {
             channel.close(promise: nil)
         }
         await task?.value
@@ -101,9 +110,13 @@ final class HTTPServer: Sendable {
     private func serve(_ connection: Connection) async {
         let channel = connection.channel
         let id = ObjectIdentifier(channel)
-        connections.withLock { $0[id] = channel }
-        defer { connections.withLock { $0[id] = nil } }
+        let shuttingDown = connections.withLock { state in
+            state.open[id] = channel
+            return state.shuttingDown
+        }
+        defer { connections.withLock { _ = $0.open.removeValue(forKey: id) } }
         try? await connection.executeThenClose { inbound, outbound in
+            guard !shuttingDown else { return }
             var parts = inbound.makeAsyncIterator()
             var certificateChecked = false
             var certificateName: String?

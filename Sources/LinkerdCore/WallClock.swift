@@ -14,11 +14,32 @@ public protocol WallClock: Sendable {
     /// - Throws: `CancellationError` when the task is cancelled before the time has passed, and then returns
     ///   promptly.
     func sleep(for duration: Duration) async throws
+
+    /// Suspends the calling task until `deadline` (at once if it has passed). Prefer it to `sleep(for:)` when the
+    /// deadline is known: a duration computed from an earlier `now()` can overshoot.
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled first.
+    func sleep(until deadline: Date) async throws
+}
+
+extension WallClock {
+    public func sleep(until deadline: Date) async throws {
+        let remaining = deadline.timeIntervalSince(now())
+        try await sleep(for: remaining > 0 ? .nanoseconds(Int64(remaining * 1e9)) : .zero)
+    }
 }
 
 extension WallClock where Self == SystemWallClock {
     /// The real clock of the system.
     public static var system: SystemWallClock {
         SystemWallClock()
+    }
+}
+
+extension Duration {
+    /// The duration as a number of seconds, for date arithmetic and metrics.
+    public var inSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -4,7 +4,7 @@ import Synchronization
 
 /// A `WallClock` that moves only when a test calls `advance(by:)`.
 ///
-/// Sleepers registered with `sleep(for:)` resume, in deadline order, once the clock has been advanced past their
+/// Sleepers registered with `sleep(for:)` or `sleep(until:)` resume, in deadline order, once the clock has been advanced past their
 /// deadline; cancelling a sleeper resumes it at once with `CancellationError`. `sleeperCount` and
 /// `waitForSleepers(atLeast:)` let a test wait until the code under test is parked before moving time.
 public final class ManualClock: WallClock {
@@ -32,6 +32,10 @@ public final class ManualClock: WallClock {
     }
 
     public func sleep(for duration: Duration) async throws {
+        try await sleep(until: now().addingTimeInterval(duration.inSeconds))
+    }
+
+    public func sleep(until deadline: Date) async throws {
         let id = state.withLock { state in
             state.nextID += 1
             return state.nextID
@@ -40,8 +44,7 @@ public final class ManualClock: WallClock {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let resumeNow: (any Error)?? = state.withLock { state in
                     if state.cancelledBeforeRegistering.remove(id) != nil { return .some(CancellationError()) }
-                    if duration <= .zero { return .some(nil) }
-                    let deadline = state.now.addingTimeInterval(duration.seconds)
+                    if deadline <= state.now { return .some(nil) }
                     state.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
                     return .none
                 }
@@ -66,7 +69,7 @@ public final class ManualClock: WallClock {
     /// Moves time forward and wakes every sleeper whose deadline has been reached.
     public func advance(by duration: Duration) {
         let due: [Sleeper] = state.withLock { state in
-            state.now = state.now.addingTimeInterval(duration.seconds)
+            state.now = state.now.addingTimeInterval(duration.inSeconds)
             let now = state.now
             let due = state.sleepers.filter { $0.deadline <= now }.sorted { $0.deadline < $1.deadline }
             state.sleepers.removeAll { $0.deadline <= now }
@@ -85,14 +88,6 @@ public final class ManualClock: WallClock {
     /// Waits (in real time, up to `timeout`) until at least `count` tasks sleep on this clock.
     public func waitForSleepers(atLeast count: Int, timeout: Duration = .seconds(10)) async throws {
         try await eventually("\(count) sleepers on the manual clock", timeout: timeout) { self.sleeperCount >= count }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a `TimeInterval`.
-    public var seconds: TimeInterval {
-        let (seconds, attoseconds) = components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
 }
 

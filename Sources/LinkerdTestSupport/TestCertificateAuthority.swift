@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LinkerdCore
 import SwiftASN1
 import X509
 
@@ -80,7 +81,7 @@ public struct TestCertificateAuthority: @unchecked Sendable {
         if serverAuth { usages.append(.serverAuth) }
         if clientAuth { usages.append(.clientAuth) }
         let authorityKeyID = try certificate.extensions.subjectKeyIdentifier?.keyIdentifier
-        let seconds = Double(validity.components.seconds) + Double(validity.components.attoseconds) / 1e18
+        let seconds = validity.inSeconds
         let now = Date()
         let leaf = try Certificate(
             version: .v3,

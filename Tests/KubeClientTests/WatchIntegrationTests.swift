@@ -39,6 +39,25 @@ struct WatchIntegrationTests {
         }
     }
 
+    @Test func aConsumerThatFallsBehindGetsTheBufferedEventsThenATransportError() async throws {
+        try await withServerAndClient(configure: { $0.maximumBufferedWatchEvents = 3 }) { server, client in
+            let version = try #require(try await client.list(ConfigMap.self, namespace: "default").metadata.resourceVersion)
+            for index in 0..<8 { _ = try await client.create(configMap("burst-\(index)")) }
+            let stream = try await client.watch(
+                ConfigMap.self, namespace: "default", options: WatchOptions(resourceVersion: version))
+            try await Task.sleep(for: .milliseconds(300))
+            var received: [String] = []
+            let error = await expectKubeError(.transport) {
+                for try await event in stream {
+                    if case .added(let object) = event { received.append(object.metadata.name ?? "") }
+                }
+            }
+            #expect(received == ["burst-0", "burst-1", "burst-2"])
+            #expect(error?.message.contains("fell too many events behind") == true)
+            _ = server
+        }
+    }
+
     @Test func resumeFromAResourceVersionDeliversOnlyLaterEvents() async throws {
         try await withServerAndClient { _, client in
             _ = try await client.create(configMap("a"))

@@ -66,14 +66,30 @@ struct WebhookCaller: Sendable {
         request.tlsConfiguration = tls
         let timeout = Int64(webhook.timeoutSeconds ?? 10)
         let responseBody: ByteBuffer
+        let call = request
         do {
-            let response = try await Self.client.execute(request, timeout: .seconds(timeout))
-            responseBody = try await response.body.collect(upTo: Self.maxResponseBytes)
-            guard response.status == .ok else {
+            // The whole exchange, body included, must fit in timeoutSeconds, as in kube-apiserver.
+            let (status, body) = try await withThrowingTaskGroup(of: (HTTPResponseStatus, ByteBuffer)?.self) { group in
+                group.addTask {
+                    let response = try await Self.client.execute(call, timeout: .seconds(timeout))
+                    return (response.status, try await response.body.collect(upTo: Self.maxResponseBytes))
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(timeout))
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let exchange = first else {
+                    throw WebhookTimeout(seconds: timeout)
+                }
+                return exchange
+            }
+            responseBody = body
+            guard status == .ok else {
                 return .failure(
                     Failure(
                         message: "received invalid webhook response: the server responded with HTTP "
-                            + "\(response.status.code)"))
+                            + "\(status.code)"))
             }
         } catch {
             return .failure(Failure(message: "failed to call webhook: Post \"\(url)\": \(error)"))
@@ -91,4 +107,11 @@ struct WebhookCaller: Sendable {
         }
         return .success(response)
     }
+}
+
+/// The webhook did not answer completely within its `timeoutSeconds`.
+private struct WebhookTimeout: Error, CustomStringConvertible {
+    let seconds: Int64
+
+    var description: String { "context deadline exceeded (timeoutSeconds: \(seconds))" }
 }
