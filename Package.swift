@@ -2,12 +2,13 @@
 //
 // linkerd-swift: the Linkerd service mesh, in Swift, for Kubernetes.
 //
-// Layering (a target depends only on its own layer or lower ones; only layer 3 does I/O):
+// Layering (a target depends only on its own layer or lower ones; of the libraries, only layer 3 and the test
+// support targets do I/O):
 //   0  LinkerdCore       vocabulary: identities, ports, durations, CIDRs, quantities, env reading
 //   1  KubeModel         Codable Kubernetes types, JSON value, JSON patch, the `KubeAPI` protocol
 //   2  KubeRuntime       watcher state machine, reflector/store, work queue, controller, leader election
 //   3  KubeClient        `KubeAPI` over HTTP(S) with AsyncHTTPClient; in-cluster and kubeconfig
-//   T  LinkerdTestSupport  manual clock, throw-away CAs, golden files
+//   T  LinkerdTestSupport  manual clock, `eventually`, throw-away certificate authorities
 //   T  KubeTestServer    a loopback Kubernetes API server that speaks the real wire protocol
 import PackageDescription
 

@@ -59,10 +59,11 @@ public struct AdmissionReview: Codable, Hashable, Sendable {
         public var dryRun: Bool?
         public var options: JSONValue?
 
-        public init(uid: String, kind: GroupVersionKind, resource: GroupVersionResource, name: String? = nil,
+        public init(
+            uid: String, kind: GroupVersionKind, resource: GroupVersionResource, name: String? = nil,
             namespace: String? = nil, operation: String, userInfo: UserInfo = UserInfo(), object: JSONValue? = nil,
-            oldObject: JSONValue? = nil, dryRun: Bool? = nil)
-        {
+            oldObject: JSONValue? = nil, dryRun: Bool? = nil
+        ) {
             self.uid = uid
             self.kind = kind
             self.resource = resource
@@ -87,9 +88,10 @@ public struct AdmissionReview: Codable, Hashable, Sendable {
         public var auditAnnotations: [String: String]?
         public var warnings: [String]?
 
-        public init(uid: String, allowed: Bool, result: Status? = nil, patch: String? = nil,
-            patchType: String? = nil, warnings: [String]? = nil)
-        {
+        public init(
+            uid: String, allowed: Bool, result: Status? = nil, patch: String? = nil,
+            patchType: String? = nil, warnings: [String]? = nil
+        ) {
             self.uid = uid
             self.allowed = allowed
             self.result = result
@@ -123,11 +125,12 @@ public struct MutatingWebhookConfiguration: KubeResource, Hashable {
         public var admissionReviewVersions: [String]?
         public var reinvocationPolicy: String?
 
-        public init(name: String, clientConfig: ClientConfig, rules: [Rule]? = nil, failurePolicy: String? = nil,
+        public init(
+            name: String, clientConfig: ClientConfig, rules: [Rule]? = nil, failurePolicy: String? = nil,
             namespaceSelector: LabelSelector? = nil, objectSelector: LabelSelector? = nil,
             sideEffects: String? = "None", timeoutSeconds: Int? = nil,
-            admissionReviewVersions: [String]? = ["v1", "v1beta1"])
-        {
+            admissionReviewVersions: [String]? = ["v1", "v1beta1"]
+        ) {
             self.name = name
             self.clientConfig = clientConfig
             self.rules = rules
@@ -174,9 +177,10 @@ public struct MutatingWebhookConfiguration: KubeResource, Hashable {
         public var resources: [String]?
         public var scope: String?
 
-        public init(operations: [String]? = nil, apiGroups: [String]? = nil, apiVersions: [String]? = nil,
-            resources: [String]? = nil, scope: String? = nil)
-        {
+        public init(
+            operations: [String]? = nil, apiGroups: [String]? = nil, apiVersions: [String]? = nil,
+            resources: [String]? = nil, scope: String? = nil
+        ) {
             self.operations = operations
             self.apiGroups = apiGroups
             self.apiVersions = apiVersions

@@ -40,9 +40,10 @@ public struct ServiceSpec: Codable, Hashable, Sendable {
     public var selector: [String: String]?
     public var externalName: String?
 
-    public init(type: String? = nil, clusterIP: String? = nil, ports: [ServicePort]? = nil,
-        selector: [String: String]? = nil)
-    {
+    public init(
+        type: String? = nil, clusterIP: String? = nil, ports: [ServicePort]? = nil,
+        selector: [String: String]? = nil
+    ) {
         self.type = type
         self.clusterIP = clusterIP
         self.ports = ports
@@ -86,9 +87,10 @@ public struct EndpointSlice: KubeResource, Hashable {
         public var targetRef: ObjectReference?
         public var hints: Hints?
 
-        public init(addresses: [String], conditions: Conditions? = nil, hostname: String? = nil,
-            nodeName: String? = nil, zone: String? = nil, targetRef: ObjectReference? = nil)
-        {
+        public init(
+            addresses: [String], conditions: Conditions? = nil, hostname: String? = nil,
+            nodeName: String? = nil, zone: String? = nil, targetRef: ObjectReference? = nil
+        ) {
             self.addresses = addresses
             self.conditions = conditions
             self.hostname = hostname
@@ -150,9 +152,10 @@ public struct ObjectReference: Codable, Hashable, Sendable {
     public var resourceVersion: String?
     public var fieldPath: String?
 
-    public init(apiVersion: String? = nil, kind: String? = nil, namespace: String? = nil, name: String? = nil,
-        uid: String? = nil)
-    {
+    public init(
+        apiVersion: String? = nil, kind: String? = nil, namespace: String? = nil, name: String? = nil,
+        uid: String? = nil
+    ) {
         self.apiVersion = apiVersion
         self.kind = kind
         self.namespace = namespace
@@ -239,9 +242,10 @@ public struct Event: KubeResource, Hashable {
         }
     }
 
-    public init(metadata: ObjectMeta, involvedObject: ObjectReference, reason: String? = nil, message: String? = nil,
-        type: String? = nil)
-    {
+    public init(
+        metadata: ObjectMeta, involvedObject: ObjectReference, reason: String? = nil, message: String? = nil,
+        type: String? = nil
+    ) {
         self.metadata = metadata
         self.involvedObject = involvedObject
         self.reason = reason
@@ -269,9 +273,10 @@ public struct Lease: KubeResource, Hashable {
         public var strategy: String?
         public var preferredHolder: String?
 
-        public init(holderIdentity: String? = nil, leaseDurationSeconds: Int? = nil, acquireTime: String? = nil,
-            renewTime: String? = nil, leaseTransitions: Int? = nil)
-        {
+        public init(
+            holderIdentity: String? = nil, leaseDurationSeconds: Int? = nil, acquireTime: String? = nil,
+            renewTime: String? = nil, leaseTransitions: Int? = nil
+        ) {
             self.holderIdentity = holderIdentity
             self.leaseDurationSeconds = leaseDurationSeconds
             self.acquireTime = acquireTime

@@ -74,7 +74,8 @@ extension JSONPatch.Operation: Codable {
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .op, in: container,
-                debugDescription: "\"\(op)\" is not a JSON patch operation: expected add, remove, replace, move, copy or test"
+                debugDescription:
+                    "\"\(op)\" is not a JSON patch operation: expected add, remove, replace, move, copy or test"
             )
         }
     }
@@ -220,7 +221,8 @@ extension JSONValue {
                 parent = .object(members)
             case .array(var elements):
                 guard let index = Self.arrayIndex(token, count: elements.count, allowEnd: true) else {
-                    throw JSONPatchError(operationIndex: nil, reason: "index \"\(token)\" is out of bounds at \(pointer)")
+                    throw JSONPatchError(
+                        operationIndex: nil, reason: "index \"\(token)\" is out of bounds at \(pointer)")
                 }
                 elements.insert(value, at: index)
                 parent = .array(elements)
@@ -240,7 +242,8 @@ extension JSONValue {
                 parent = .object(members)
             case .array(var elements):
                 guard let index = Self.arrayIndex(token, count: elements.count, allowEnd: false) else {
-                    throw JSONPatchError(operationIndex: nil, reason: "index \"\(token)\" is out of bounds at \(pointer)")
+                    throw JSONPatchError(
+                        operationIndex: nil, reason: "index \"\(token)\" is out of bounds at \(pointer)")
                 }
                 elements[index] = value
                 parent = .array(elements)
@@ -286,7 +289,8 @@ extension JSONValue {
             try whenRoot(&self)
             return
         }
-        try modify(path: pointer.tokens.dropLast()[...], full: pointer) { (parent: inout JSONValue) throws(JSONPatchError) in
+        try modify(path: pointer.tokens.dropLast()[...], full: pointer) {
+            (parent: inout JSONValue) throws(JSONPatchError) in
             try body(&parent, last)
         }
     }

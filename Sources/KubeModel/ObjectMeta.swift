@@ -58,7 +58,8 @@ public struct ListMeta: Codable, Hashable, Sendable {
     public var `continue`: String?
     public var remainingItemCount: Int64?
 
-    public init(resourceVersion: String? = nil, continue continueToken: String? = nil, remainingItemCount: Int64? = nil) {
+    public init(resourceVersion: String? = nil, continue continueToken: String? = nil, remainingItemCount: Int64? = nil)
+    {
         self.resourceVersion = resourceVersion
         self.continue = continueToken
         self.remainingItemCount = remainingItemCount

@@ -40,9 +40,10 @@ public struct PodSpec: Codable, Hashable, Sendable {
     public var securityContext: PodSecurityContext?
     public var enableServiceLinks: Bool?
 
-    public init(containers: [Container], initContainers: [Container]? = nil, volumes: [Volume]? = nil,
-        serviceAccountName: String? = nil, hostNetwork: Bool? = nil)
-    {
+    public init(
+        containers: [Container], initContainers: [Container]? = nil, volumes: [Volume]? = nil,
+        serviceAccountName: String? = nil, hostNetwork: Bool? = nil
+    ) {
         self.containers = containers
         self.initContainers = initContainers
         self.volumes = volumes
@@ -85,9 +86,10 @@ public struct Container: Codable, Hashable, Sendable {
     public var restartPolicy: String?
     public var terminationMessagePolicy: String?
 
-    public init(name: String, image: String? = nil, command: [String]? = nil, args: [String]? = nil,
-        env: [EnvVar]? = nil, ports: [ContainerPort]? = nil)
-    {
+    public init(
+        name: String, image: String? = nil, command: [String]? = nil, args: [String]? = nil,
+        env: [EnvVar]? = nil, ports: [ContainerPort]? = nil
+    ) {
         self.name = name
         self.image = image
         self.command = command
@@ -127,9 +129,10 @@ public struct EnvVarSource: Codable, Hashable, Sendable {
     public var secretKeyRef: KeySelector?
     public var configMapKeyRef: KeySelector?
 
-    public init(fieldRef: ObjectFieldSelector? = nil, resourceFieldRef: ResourceFieldSelector? = nil,
-        secretKeyRef: KeySelector? = nil, configMapKeyRef: KeySelector? = nil)
-    {
+    public init(
+        fieldRef: ObjectFieldSelector? = nil, resourceFieldRef: ResourceFieldSelector? = nil,
+        secretKeyRef: KeySelector? = nil, configMapKeyRef: KeySelector? = nil
+    ) {
         self.fieldRef = fieldRef
         self.resourceFieldRef = resourceFieldRef
         self.secretKeyRef = secretKeyRef
@@ -206,10 +209,11 @@ public struct Probe: Codable, Hashable, Sendable {
     public var failureThreshold: Int?
     public var successThreshold: Int?
 
-    public init(httpGet: HTTPGetAction? = nil, tcpSocket: TCPSocketAction? = nil, exec: ExecAction? = nil,
+    public init(
+        httpGet: HTTPGetAction? = nil, tcpSocket: TCPSocketAction? = nil, exec: ExecAction? = nil,
         initialDelaySeconds: Int? = nil, periodSeconds: Int? = nil, timeoutSeconds: Int? = nil,
-        failureThreshold: Int? = nil)
-    {
+        failureThreshold: Int? = nil
+    ) {
         self.httpGet = httpGet
         self.tcpSocket = tcpSocket
         self.exec = exec
@@ -278,10 +282,11 @@ public struct SecurityContext: Codable, Hashable, Sendable {
     public var capabilities: Capabilities?
     public var seccompProfile: SeccompProfile?
 
-    public init(runAsUser: Int64? = nil, runAsGroup: Int64? = nil, runAsNonRoot: Bool? = nil,
+    public init(
+        runAsUser: Int64? = nil, runAsGroup: Int64? = nil, runAsNonRoot: Bool? = nil,
         readOnlyRootFilesystem: Bool? = nil, allowPrivilegeEscalation: Bool? = nil, privileged: Bool? = nil,
-        capabilities: Capabilities? = nil, seccompProfile: SeccompProfile? = nil)
-    {
+        capabilities: Capabilities? = nil, seccompProfile: SeccompProfile? = nil
+    ) {
         self.runAsUser = runAsUser
         self.runAsGroup = runAsGroup
         self.runAsNonRoot = runAsNonRoot
@@ -321,10 +326,11 @@ public struct Volume: Codable, Hashable, Sendable {
     public var hostPath: HostPathVolumeSource?
     public var persistentVolumeClaim: PersistentVolumeClaimVolumeSource?
 
-    public init(name: String, emptyDir: EmptyDirVolumeSource? = nil, secret: SecretVolumeSource? = nil,
+    public init(
+        name: String, emptyDir: EmptyDirVolumeSource? = nil, secret: SecretVolumeSource? = nil,
         configMap: ConfigMapVolumeSource? = nil, projected: ProjectedVolumeSource? = nil,
-        downwardAPI: DownwardAPIVolumeSource? = nil)
-    {
+        downwardAPI: DownwardAPIVolumeSource? = nil
+    ) {
         self.name = name
         self.emptyDir = emptyDir
         self.secret = secret
@@ -398,9 +404,10 @@ public struct VolumeProjection: Codable, Hashable, Sendable {
     public var secret: SecretVolumeSource?
     public var downwardAPI: DownwardAPIVolumeSource?
 
-    public init(serviceAccountToken: ServiceAccountTokenProjection? = nil, configMap: ConfigMapVolumeSource? = nil,
-        secret: SecretVolumeSource? = nil, downwardAPI: DownwardAPIVolumeSource? = nil)
-    {
+    public init(
+        serviceAccountToken: ServiceAccountTokenProjection? = nil, configMap: ConfigMapVolumeSource? = nil,
+        secret: SecretVolumeSource? = nil, downwardAPI: DownwardAPIVolumeSource? = nil
+    ) {
         self.serviceAccountToken = serviceAccountToken
         self.configMap = configMap
         self.secret = secret
@@ -462,9 +469,10 @@ public struct PodStatus: Codable, Hashable, Sendable {
     public var initContainerStatuses: [ContainerStatus]?
     public var startTime: String?
 
-    public init(phase: String? = nil, podIP: String? = nil, conditions: [PodCondition]? = nil,
-        containerStatuses: [ContainerStatus]? = nil)
-    {
+    public init(
+        phase: String? = nil, podIP: String? = nil, conditions: [PodCondition]? = nil,
+        containerStatuses: [ContainerStatus]? = nil
+    ) {
         self.phase = phase
         self.podIP = podIP
         self.conditions = conditions

@@ -48,12 +48,15 @@ public struct ResourceType: Hashable, Sendable, CustomStringConvertible {
 }
 
 extension ResourceType {
-    public static let namespaces = ResourceType(group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false)
+    public static let namespaces = ResourceType(
+        group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false)
     public static let pods = ResourceType(group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true)
-    public static let services = ResourceType(group: "", version: "v1", plural: "services", kind: "Service", namespaced: true)
+    public static let services = ResourceType(
+        group: "", version: "v1", plural: "services", kind: "Service", namespaced: true)
     public static let serviceAccounts = ResourceType(
         group: "", version: "v1", plural: "serviceaccounts", kind: "ServiceAccount", namespaced: true)
-    public static let secrets = ResourceType(group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true)
+    public static let secrets = ResourceType(
+        group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true)
     public static let configMaps = ResourceType(
         group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true)
     public static let events = ResourceType(group: "", version: "v1", plural: "events", kind: "Event", namespaced: true)

@@ -23,9 +23,10 @@ public struct TokenReview: KubeResource, Hashable {
         public var audiences: [String]?
         public var error: String?
 
-        public init(authenticated: Bool? = nil, user: UserInfo? = nil, audiences: [String]? = nil,
-            error: String? = nil)
-        {
+        public init(
+            authenticated: Bool? = nil, user: UserInfo? = nil, audiences: [String]? = nil,
+            error: String? = nil
+        ) {
             self.authenticated = authenticated
             self.user = user
             self.audiences = audiences
@@ -47,9 +48,10 @@ public struct UserInfo: Codable, Hashable, Sendable {
     public var groups: [String]?
     public var extra: [String: [String]]?
 
-    public init(username: String? = nil, uid: String? = nil, groups: [String]? = nil,
-        extra: [String: [String]]? = nil)
-    {
+    public init(
+        username: String? = nil, uid: String? = nil, groups: [String]? = nil,
+        extra: [String: [String]]? = nil
+    ) {
         self.username = username
         self.uid = uid
         self.groups = groups
@@ -70,9 +72,10 @@ public struct SelfSubjectAccessReview: KubeResource, Hashable {
         public var resourceAttributes: ResourceAttributes?
         public var nonResourceAttributes: NonResourceAttributes?
 
-        public init(resourceAttributes: ResourceAttributes? = nil,
-            nonResourceAttributes: NonResourceAttributes? = nil)
-        {
+        public init(
+            resourceAttributes: ResourceAttributes? = nil,
+            nonResourceAttributes: NonResourceAttributes? = nil
+        ) {
             self.resourceAttributes = resourceAttributes
             self.nonResourceAttributes = nonResourceAttributes
         }
@@ -87,9 +90,10 @@ public struct SelfSubjectAccessReview: KubeResource, Hashable {
         public var subresource: String?
         public var name: String?
 
-        public init(namespace: String? = nil, verb: String? = nil, group: String? = nil, version: String? = nil,
-            resource: String? = nil, subresource: String? = nil, name: String? = nil)
-        {
+        public init(
+            namespace: String? = nil, verb: String? = nil, group: String? = nil, version: String? = nil,
+            resource: String? = nil, subresource: String? = nil, name: String? = nil
+        ) {
             self.namespace = namespace
             self.verb = verb
             self.group = group

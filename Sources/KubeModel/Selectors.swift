@@ -132,7 +132,9 @@ public struct LabelQuery: Hashable, Sendable, CustomStringConvertible {
             return .exists(try validKey(words[0], in: text))
         }
         guard words.count == 3, words[1] == "in" || words[1] == "notin" else {
-            throw SelectorParseError(selector: text, reason: "\"\(clause)\" is not key=value, key!=value, key in (...), key notin (...), key or !key")
+            throw SelectorParseError(
+                selector: text,
+                reason: "\"\(clause)\" is not key=value, key!=value, key in (...), key notin (...), key or !key")
         }
         let list = words[2].trimmingSpaces
         guard list.hasPrefix("("), list.hasSuffix(")") else {

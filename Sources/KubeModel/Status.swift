@@ -18,9 +18,10 @@ public struct Status: Codable, Hashable, Sendable, Error {
         public var causes: [Cause]?
         public var retryAfterSeconds: Int?
 
-        public init(name: String? = nil, group: String? = nil, kind: String? = nil, causes: [Cause]? = nil,
-            retryAfterSeconds: Int? = nil)
-        {
+        public init(
+            name: String? = nil, group: String? = nil, kind: String? = nil, causes: [Cause]? = nil,
+            retryAfterSeconds: Int? = nil
+        ) {
             self.name = name
             self.group = group
             self.kind = kind
@@ -41,7 +42,9 @@ public struct Status: Codable, Hashable, Sendable, Error {
         }
     }
 
-    public init(status: String, message: String? = nil, reason: String? = nil, code: Int? = nil, details: Details? = nil) {
+    public init(
+        status: String, message: String? = nil, reason: String? = nil, code: Int? = nil, details: Details? = nil
+    ) {
         self.apiVersion = "v1"
         self.kind = "Status"
         self.status = status

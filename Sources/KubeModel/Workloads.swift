@@ -80,9 +80,10 @@ public struct StatefulSet: PodTemplateWorkload, Hashable {
         public var template: PodTemplateSpec
         public var updateStrategy: JSONValue?
 
-        public init(replicas: Int? = nil, serviceName: String? = nil, selector: LabelSelector? = nil,
-            template: PodTemplateSpec)
-        {
+        public init(
+            replicas: Int? = nil, serviceName: String? = nil, selector: LabelSelector? = nil,
+            template: PodTemplateSpec
+        ) {
             self.replicas = replicas
             self.serviceName = serviceName
             self.selector = selector

@@ -117,7 +117,7 @@ public final class Controller<R: KubeResource>: ServiceLifecycle.Service, Sendab
                 queue.add(key, after: delay)
                 requeueCounter.increment()
             }
-        } catch where Task.isCancelled {
+        } catch  where Task.isCancelled {
             // Stopping (shutdown or lost leadership): the key stays due for whoever runs next.
             queue.add(key)
             return

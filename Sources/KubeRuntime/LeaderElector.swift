@@ -124,7 +124,7 @@ public final class LeaderElector: Sendable {
                 do {
                     try await body()
                     return .finished
-                } catch where Task.isCancelled {
+                } catch  where Task.isCancelled {
                     return .finished
                 } catch {
                     self.logger.error("work under leadership failed", metadata: ["error": "\(error)"])
@@ -157,7 +157,9 @@ public final class LeaderElector: Sendable {
             }
             if await attempt() {
                 lastRenewal = clock.now()
-            } else if isHeldByOther || clock.now().timeIntervalSince(lastRenewal) >= configuration.renewDeadline.inSeconds {
+            } else if isHeldByOther
+                || clock.now().timeIntervalSince(lastRenewal) >= configuration.renewDeadline.inSeconds
+            {
                 return true
             }
         }
@@ -193,7 +195,8 @@ public final class LeaderElector: Sendable {
         do {
             let existing: Lease
             do {
-                existing = try await api.get(Lease.self, namespace: configuration.namespace, name: configuration.leaseName)
+                existing = try await api.get(
+                    Lease.self, namespace: configuration.namespace, name: configuration.leaseName)
             } catch let error as KubeError where error.code == .notFound {
                 let lease = Lease(
                     metadata: ObjectMeta(name: configuration.leaseName, namespace: configuration.namespace),
@@ -269,18 +272,19 @@ public final class LeaderElector: Sendable {
         logger.info(released ? "released the lease" : "could not release the lease")
     }
 
-    private static func clearHolder(api: any KubeAPI, configuration: Configuration, renewTime now: String) async -> Bool {
-            do {
-                var lease = try await api.get(Lease.self, namespace: configuration.namespace, name: configuration.leaseName)
-                guard lease.spec?.holderIdentity == configuration.identity else { return false }
-                lease.spec?.holderIdentity = nil
-                lease.spec?.leaseDurationSeconds = 1
-                lease.spec?.renewTime = now
-                _ = try await api.update(lease)
-                return true
-            } catch {
-                return false
-            }
+    private static func clearHolder(api: any KubeAPI, configuration: Configuration, renewTime now: String) async -> Bool
+    {
+        do {
+            var lease = try await api.get(Lease.self, namespace: configuration.namespace, name: configuration.leaseName)
+            guard lease.spec?.holderIdentity == configuration.identity else { return false }
+            lease.spec?.holderIdentity = nil
+            lease.spec?.leaseDurationSeconds = 1
+            lease.spec?.renewTime = now
+            _ = try await api.update(lease)
+            return true
+        } catch {
+            return false
+        }
     }
 
     private func setLeading(_ value: Bool) {

@@ -51,7 +51,8 @@ struct DevCluster: AsyncParsableCommand {
             }
             let elector = LeaderElector(
                 api: client,
-                configuration: .init(leaseName: "linkerd-dev-cluster", namespace: "kube-system", identity: "dev-\(getpid())"),
+                configuration: .init(
+                    leaseName: "linkerd-dev-cluster", namespace: "kube-system", identity: "dev-\(getpid())"),
                 logger: logger)
             let demo = Demo(server: server, runFor: runFor)
             let group = ServiceGroup(
@@ -82,7 +83,8 @@ struct DevCluster: AsyncParsableCommand {
 
     private func seed(_ server: KubeTestServer) throws {
         server.acceptClientToken("dev-cluster-token", as: "dev-cluster")
-        try server.put(Namespace(metadata: ObjectMeta(name: "emojivoto", annotations: ["linkerd.io/inject": "enabled"])))
+        try server.put(
+            Namespace(metadata: ObjectMeta(name: "emojivoto", annotations: ["linkerd.io/inject": "enabled"])))
         try server.put(Namespace(metadata: ObjectMeta(name: "legacy")))
         for (namespace, name, meshed) in [
             ("emojivoto", "web-7d9c5", true), ("emojivoto", "voting-5f4b8", false), ("legacy", "batch-0", false),
@@ -102,11 +104,13 @@ struct MeshAudit: Sendable {
 
     func describe(_ key: ObjectKey) -> String {
         guard let pod = pods.get(key) else { return "\(key): deleted" }
-        let meshed = (pod.spec?.containers ?? []).contains { $0.name == "linkerd-proxy" }
+        let meshed =
+            (pod.spec?.containers ?? []).contains { $0.name == "linkerd-proxy" }
             || (pod.spec?.initContainers ?? []).contains { $0.name == "linkerd-proxy" }
         let namespace = namespaces.get(ObjectKey(namespace: nil, name: key.namespace ?? ""))
-        let wanted = (pod.metadata.annotations?["linkerd.io/inject"]
-            ?? namespace?.metadata.annotations?["linkerd.io/inject"]) == "enabled"
+        let wanted =
+            (pod.metadata.annotations?["linkerd.io/inject"]
+                ?? namespace?.metadata.annotations?["linkerd.io/inject"]) == "enabled"
         switch (meshed, wanted) {
         case (true, _): return "\(key): meshed"
         case (false, true): return "\(key): NOT meshed, but linkerd.io/inject=enabled applies (proxy missing)"

@@ -41,7 +41,8 @@ struct WatchIntegrationTests {
 
     @Test func aConsumerThatFallsBehindGetsTheBufferedEventsThenATransportError() async throws {
         try await withServerAndClient(configure: { $0.maximumBufferedWatchEvents = 3 }) { server, client in
-            let version = try #require(try await client.list(ConfigMap.self, namespace: "default").metadata.resourceVersion)
+            let version = try #require(
+                try await client.list(ConfigMap.self, namespace: "default").metadata.resourceVersion)
             for index in 0..<8 { _ = try await client.create(configMap("burst-\(index)")) }
             let stream = try await client.watch(
                 ConfigMap.self, namespace: "default", options: WatchOptions(resourceVersion: version))

@@ -6,7 +6,8 @@ import Testing
 struct JSONValueTests {
     @Test("keeps integers, doubles and unknown fields through a round trip")
     func lossless() throws {
-        let text = #"{"big":9007199254740993,"ratio":0.25,"flag":true,"none":null,"list":[1,"a"],"x-unknown":{"deep":[{}]}}"#
+        let text =
+            #"{"big":9007199254740993,"ratio":0.25,"flag":true,"none":null,"list":[1,"a"],"x-unknown":{"deep":[{}]}}"#
         let value = try JSONValue(json: Data(text.utf8))
         #expect(value["big"] == .integer(9_007_199_254_740_993))
         #expect(value["ratio"] == .double(0.25))
@@ -86,7 +87,9 @@ struct SelectorTests {
     func labelSelector() {
         let selector = LabelSelector(
             matchLabels: ["app": "web"],
-            matchExpressions: [.init(key: "config.linkerd.io/admission-webhooks", operator: "NotIn", values: ["disabled"])])
+            matchExpressions: [
+                .init(key: "config.linkerd.io/admission-webhooks", operator: "NotIn", values: ["disabled"])
+            ])
         #expect(selector.matches(["app": "web"]))
         #expect(!selector.matches(["app": "web", "config.linkerd.io/admission-webhooks": "disabled"]))
         #expect(LabelSelector().matches([:]))
@@ -98,10 +101,14 @@ struct SelectorTests {
 struct ResourcePathTests {
     @Test("paths follow the API layout")
     func paths() {
-        #expect(ResourceType.pods.path(namespace: "a", name: "web", subresource: "status") == "/api/v1/namespaces/a/pods/web/status")
+        #expect(
+            ResourceType.pods.path(namespace: "a", name: "web", subresource: "status")
+                == "/api/v1/namespaces/a/pods/web/status")
         #expect(ResourceType.pods.path() == "/api/v1/pods")
         #expect(ResourceType.namespaces.path(namespace: "ignored", name: "a") == "/api/v1/namespaces/a")
-        #expect(ResourceType.leases.path(namespace: "linkerd", name: "l") == "/apis/coordination.k8s.io/v1/namespaces/linkerd/leases/l")
+        #expect(
+            ResourceType.leases.path(namespace: "linkerd", name: "l")
+                == "/apis/coordination.k8s.io/v1/namespaces/linkerd/leases/l")
         #expect(ResourceType.mutatingWebhookConfigurations.apiVersion == "admissionregistration.k8s.io/v1")
         #expect(Set(ResourceType.builtIn.map(\.plural)).count == ResourceType.builtIn.count)
     }
@@ -121,7 +128,8 @@ struct ResourcePathTests {
 
     @Test("Retry-After comes from the header or the Status details")
     func retryAfter() {
-        let status = Status.failure(code: 429, reason: "TooManyRequests", message: "slow", details: .init(retryAfterSeconds: 3))
+        let status = Status.failure(
+            code: 429, reason: "TooManyRequests", message: "slow", details: .init(retryAfterSeconds: 3))
         #expect(KubeError(statusCode: 429, status: status).retryAfter == .seconds(3))
         #expect(KubeError(statusCode: 429, status: nil, retryAfter: .seconds(7)).retryAfter == .seconds(7))
         #expect(KubeError(statusCode: 429, status: status).isRetryable)
@@ -137,7 +145,10 @@ struct ResourcePathTests {
         #expect(abs(parsed.timeIntervalSince(date)) < 0.000_001)
         #expect(KubeTime.parse("2024-05-01T14:00:00+02:00") == Date(timeIntervalSince1970: 1_714_564_800))
         #expect(KubeTime.parse("1969-12-31T23:59:59Z") == Date(timeIntervalSince1970: -1))
-        for bad in ["", "2024-05-01", "2024-13-01T00:00:00Z", "2024-05-01T12:00:00", "2024-05-01T12:00:00.Z", "x024-05-01T12:00:00Z"] {
+        for bad in [
+            "", "2024-05-01", "2024-13-01T00:00:00Z", "2024-05-01T12:00:00", "2024-05-01T12:00:00.Z",
+            "x024-05-01T12:00:00Z",
+        ] {
             #expect(KubeTime.parse(bad) == nil, "\(bad)")
         }
     }
@@ -162,10 +173,12 @@ struct AdmissionReviewTests {
 
     @Test("webhook rules match operations and resources with wildcards")
     func rules() {
-        let rule = MutatingWebhookConfiguration.Rule(operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"])
+        let rule = MutatingWebhookConfiguration.Rule(
+            operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"])
         #expect(rule.matches(operation: "CREATE", group: "", version: "v1", resource: "pods"))
         #expect(!rule.matches(operation: "UPDATE", group: "", version: "v1", resource: "pods"))
-        let all = MutatingWebhookConfiguration.Rule(operations: ["*"], apiGroups: ["*"], apiVersions: ["*"], resources: ["*"])
+        let all = MutatingWebhookConfiguration.Rule(
+            operations: ["*"], apiGroups: ["*"], apiVersions: ["*"], resources: ["*"])
         #expect(all.matches(operation: "CREATE", group: "apps", version: "v1", resource: "deployments"))
     }
 }

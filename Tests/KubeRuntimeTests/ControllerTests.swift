@@ -88,8 +88,11 @@ struct ControllerTests {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
             let exposition = String(decoding: buffer, as: UTF8.self)
-            #expect(exposition.contains(#"controller_runtime_reconcile_errors_total{controller="pods"} 3"#), "\(exposition)")
-            #expect(exposition.contains(#"controller_runtime_reconcile_total{controller="pods",result="requeue_after"} 1"#))
+            #expect(
+                exposition.contains(#"controller_runtime_reconcile_errors_total{controller="pods"} 3"#), "\(exposition)"
+            )
+            #expect(
+                exposition.contains(#"controller_runtime_reconcile_total{controller="pods",result="requeue_after"} 1"#))
             #expect(exposition.contains(#"workqueue_retries_total{name="pods"} 3"#))
             #expect(exposition.contains("controller_runtime_reconcile_time_seconds"))
             #expect(exposition.contains(#"workqueue_depth{name="pods"}"#))

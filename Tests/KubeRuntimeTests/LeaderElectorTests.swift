@@ -122,7 +122,8 @@ struct LeaderElectorTests {
             try await clock.waitForSleepers(atLeast: 1)
             #expect(candidate.isLeader)
             server.injectFault(
-                .status(code: 503, reason: "ServiceUnavailable", message: "down"), pathPrefix: "/apis/coordination.k8s.io",
+                .status(code: 503, reason: "ServiceUnavailable", message: "down"),
+                pathPrefix: "/apis/coordination.k8s.io",
                 count: 1000)
             var waited = 0
             while candidate.isLeader, waited < 20 {
@@ -133,6 +134,61 @@ struct LeaderElectorTests {
             #expect(waited >= 10 && waited < 15, "stepped down after \(waited)s: renewDeadline is 10s, lease 15s")
             task.cancel()
             _ = await task.result
+        }
+    }
+}
+
+@Suite("Leader-elected controllers")
+struct LeaderElectedControllerTests {
+    @Test("of two controllers contending for one Lease only the leader reconciles; the other takes over when it stops")
+    func onlyTheLeaderReconciles() async throws {
+        try await withCluster { server, client in
+            try server.put(makeNamespace("app"))
+            for name in ["a", "b", "c"] { try server.put(makePod("app", name)) }
+            let clock = ManualClock()
+            let reconciled = Locked<[String: Set<String>]>([:])
+
+            func replica(_ identity: String) -> (LeaderElector, Reflector<Pod>, LeaderElectedServices) {
+                let reflector = Reflector(watcher: Watcher<Pod>(api: client, clock: clock))
+                let controller = Controller(name: "pods-\(identity)", reflector: reflector, clock: clock) { key in
+                    reconciled.withLock { _ = $0[identity, default: []].insert(key.name) }
+                    return .done
+                }
+                let elector = LeaderElector(
+                    api: client,
+                    configuration: .init(leaseName: "pods-controller", namespace: "kube-system", identity: identity),
+                    clock: clock)
+                return (elector, reflector, LeaderElectedServices(elector: elector, services: [controller]))
+            }
+            let (firstElector, firstReflector, firstServices) = replica("first")
+            let (secondElector, secondReflector, secondServices) = replica("second")
+
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await firstReflector.run() }
+                group.addTask { try await secondReflector.run() }
+                let firstTask = Task { try await firstServices.run() }
+                try await eventually("the first replica to lead and reconcile every pod") {
+                    firstElector.isLeader && reconciled.value["first"] == ["a", "b", "c"]
+                }
+                let secondTask = Task { try await secondServices.run() }
+                for _ in 0..<10 {
+                    clock.advance(by: .seconds(1))
+                    try await Task.sleep(for: .milliseconds(10))
+                    #expect(!secondElector.isLeader)
+                }
+                #expect(reconciled.value["second"] == nil, "a follower must not reconcile")
+
+                firstTask.cancel()
+                try await firstTask.value
+                try await eventually("the second replica to take over and reconcile every pod") {
+                    clock.advance(by: .seconds(1))
+                    return secondElector.isLeader && reconciled.value["second"] == ["a", "b", "c"]
+                }
+                #expect(!firstElector.isLeader)
+                secondTask.cancel()
+                try await secondTask.value
+                group.cancelAll()
+            }
         }
     }
 }

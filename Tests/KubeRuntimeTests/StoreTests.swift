@@ -5,7 +5,8 @@ import Testing
 
 @Suite("Store")
 struct StoreTests {
-    private func pod(_ namespace: String, _ name: String, version: String = "1", labels: [String: String] = [:]) -> Pod {
+    private func pod(_ namespace: String, _ name: String, version: String = "1", labels: [String: String] = [:]) -> Pod
+    {
         var meta = ObjectMeta(name: name, namespace: namespace, labels: labels)
         meta.resourceVersion = version
         return Pod(metadata: meta)

@@ -94,7 +94,8 @@ struct BackoffTests {
         let delays = (0..<6).map { _ in backoff.next() }
         #expect(
             delays == [
-                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1),
+                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1),
+                .seconds(1),
             ])
         backoff.reset()
         #expect(backoff.next() == .milliseconds(100))
