@@ -1,6 +1,7 @@
 import Foundation
 
-/// A JSON document held losslessly: integers stay integers, unknown fields survive a decode/encode round trip.
+/// A JSON document held losslessly for everything Kubernetes sends: integers that fit in `Int64` stay integers
+/// (larger ones become doubles), and unknown fields survive a decode/encode round trip.
 ///
 /// Objects the mesh only partly understands (a Deployment it patches, an AdmissionReview's `object`) are carried as
 /// `JSONValue` so that nothing the API server sent is dropped when it is written back.
