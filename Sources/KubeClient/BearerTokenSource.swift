@@ -1,4 +1,5 @@
 import KubeModel
+import LinkerdCore
 import Synchronization
 
 /// The bearer token of each request. A token file is read at most once per cache lifetime, and again whenever
@@ -60,7 +61,7 @@ final class BearerTokenSource: Sendable {
     }
 
     private func read(_ path: String, at now: ContinuousClock.Instant) throws(KubeError) -> String {
-        let token = try ConfigurationFile.readText(path, what: "bearer token").trimmingWhitespace()
+        let token = try ConfigurationFile.readText(path, what: "bearer token").trimmingWhitespace
         guard !token.isEmpty else {
             throw KubeError(code: .configuration, message: "bearer token file \(path) is empty")
         }

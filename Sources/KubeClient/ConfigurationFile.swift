@@ -54,14 +54,3 @@ enum ConfigurationFile {
         URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent().path
     }
 }
-
-extension String {
-    /// The string without leading and trailing spaces, tabs, and line breaks.
-    func trimmingWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0.isWhitespace }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
-            return ""
-        }
-        return String(self[first...last])
-    }
-}

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import KubeModel
+import LinkerdCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -249,7 +250,7 @@ public final class KubeClient: KubeAPI {
             status.kind == "Status" || status.message != nil || status.reason != nil ? status : nil
         }
         let retryAfter = headers.first(name: "Retry-After")
-            .flatMap { Int($0.trimmingWhitespace()) }
+            .flatMap { Int($0.trimmingWhitespace) }
             .map { Duration.seconds($0) }
         var error = KubeError(statusCode: code, status: status, retryAfter: retryAfter)
         if let message = status?.message {

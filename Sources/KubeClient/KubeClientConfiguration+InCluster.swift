@@ -43,7 +43,7 @@ extension KubeClientConfiguration {
             ? String(serviceAccountDirectory.dropLast()) : serviceAccountDirectory
         let tokenPath = "\(directory)/token"
         let token = try ConfigurationFile.readText(tokenPath, what: "service account token")
-        guard !token.trimmingWhitespace().isEmpty else {
+        guard !token.trimmingWhitespace.isEmpty else {
             throw KubeError(code: .configuration, message: "service account token file \(tokenPath) is empty")
         }
         let authorityPath = "\(directory)/ca.crt"
@@ -56,7 +56,7 @@ extension KubeClientConfiguration {
             namespace = fromEnvironment
         } else if ConfigurationFile.exists(namespacePath),
             case let fromFile = try ConfigurationFile.readText(namespacePath, what: "service account namespace")
-                .trimmingWhitespace(),
+                .trimmingWhitespace,
             !fromFile.isEmpty
         {
             namespace = fromFile

@@ -157,7 +157,7 @@ extension KubeClientConfiguration {
             authentication = .bearerToken(token)
         } else if let path = user.tokenFile, !path.isEmpty {
             let token = try ConfigurationFile.readText(path, what: "\(what): tokenFile")
-            guard !token.trimmingWhitespace().isEmpty else {
+            guard !token.trimmingWhitespace.isEmpty else {
                 throw KubeError(code: .configuration, message: "\(what): tokenFile \(path) is empty")
             }
             authentication = .bearerTokenFile(path: path)

@@ -1,5 +1,6 @@
 import Foundation
 import KubeModel
+import LinkerdCore
 import Yams
 
 /// A kubeconfig file (`~/.kube/config`): the clusters, users and contexts that `kubectl` uses, with the fields this
@@ -192,7 +193,7 @@ extension KubeConfig {
     /// - Parameter source: the file (or other origin) of the text, named in errors and in the entries' `source`.
     /// - Throws: `KubeError` code `.configuration` when the text is not YAML or not shaped like a kubeconfig.
     public init(yaml: String, source: String) throws(KubeError) {
-        if yaml.trimmingWhitespace().isEmpty {
+        if yaml.trimmingWhitespace.isEmpty {
             self.init()
             return
         }

@@ -1,4 +1,5 @@
 import Foundation
+import LinkerdCore
 
 /// An RFC 6902 JSON Patch: an ordered list of operations applied to a JSON document.
 public struct JSONPatch: Hashable, Sendable, Codable {
@@ -75,7 +76,7 @@ extension JSONPatch.Operation: Codable {
             throw DecodingError.dataCorruptedError(
                 forKey: .op, in: container,
                 debugDescription:
-                    "\"\(op)\" is not a JSON patch operation: expected add, remove, replace, move, copy or test"
+                    "\(op.quoted) is not a JSON patch operation: expected add, remove, replace, move, copy or test"
             )
         }
     }
@@ -154,7 +155,8 @@ public struct JSONPointer: Hashable, Sendable, CustomStringConvertible {
             return
         }
         guard text.hasPrefix("/") else {
-            throw JSONPatchError(operationIndex: nil, reason: "\"\(text)\" is not a JSON pointer: it must start with /")
+            throw JSONPatchError(
+                operationIndex: nil, reason: "\(text.quoted) is not a JSON pointer: it must start with /")
         }
         var parsed: [String] = []
         for raw in text.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
@@ -171,7 +173,7 @@ public struct JSONPointer: Hashable, Sendable, CustomStringConvertible {
                 default:
                     throw JSONPatchError(
                         operationIndex: nil,
-                        reason: "\"\(text)\" is not a JSON pointer: ~ must be followed by 0 or 1"
+                        reason: "\(text.quoted) is not a JSON pointer: ~ must be followed by 0 or 1"
                     )
                 }
             }
@@ -222,7 +224,7 @@ extension JSONValue {
             case .array(var elements):
                 guard let index = Self.arrayIndex(token, count: elements.count, allowEnd: true) else {
                     throw JSONPatchError(
-                        operationIndex: nil, reason: "index \"\(token)\" is out of bounds at \(pointer)")
+                        operationIndex: nil, reason: "index \(token.quoted) is out of bounds at \(pointer)")
                 }
                 elements.insert(value, at: index)
                 parent = .array(elements)
@@ -243,7 +245,7 @@ extension JSONValue {
             case .array(var elements):
                 guard let index = Self.arrayIndex(token, count: elements.count, allowEnd: false) else {
                     throw JSONPatchError(
-                        operationIndex: nil, reason: "index \"\(token)\" is out of bounds at \(pointer)")
+                        operationIndex: nil, reason: "index \(token.quoted) is out of bounds at \(pointer)")
                 }
                 elements[index] = value
                 parent = .array(elements)

@@ -1,4 +1,5 @@
 import Foundation
+import LinkerdCore
 
 /// `metav1.LabelSelector` as it appears in objects (webhook `namespaceSelector`, Deployment `selector`).
 public struct LabelSelector: Codable, Hashable, Sendable {
@@ -48,7 +49,7 @@ public struct SelectorParseError: Error, Hashable, Sendable, CustomStringConvert
     public var reason: String
 
     public var description: String {
-        "\"\(selector)\" is not a valid selector: \(reason)"
+        "\(selector.quoted) is not a valid selector: \(reason)"
     }
 }
 
@@ -110,7 +111,7 @@ public struct LabelQuery: Hashable, Sendable, CustomStringConvertible {
         }
         guard depth == 0 else { throw SelectorParseError(selector: text, reason: "unbalanced parenthesis") }
         clauses.append(current)
-        let trimmed = clauses.map { $0.trimmingSpaces }
+        let trimmed = clauses.map { $0.trimmingWhitespace }
         if trimmed == [""] { return [] }
         if trimmed.contains("") { throw SelectorParseError(selector: text, reason: "empty requirement") }
         return trimmed
@@ -118,12 +119,12 @@ public struct LabelQuery: Hashable, Sendable, CustomStringConvertible {
 
     private static func parseClause(_ clause: String, in text: String) throws(SelectorParseError) -> Requirement {
         if clause.hasPrefix("!") {
-            return .doesNotExist(try validKey(String(clause.dropFirst()).trimmingSpaces, in: text))
+            return .doesNotExist(try validKey(String(clause.dropFirst()).trimmingWhitespace, in: text))
         }
         for (op, build) in [("!=", Requirement.notEquals), ("==", Requirement.equals), ("=", Requirement.equals)] {
             if let range = clause.range(of: op) {
-                let key = try validKey(String(clause[..<range.lowerBound]).trimmingSpaces, in: text)
-                let value = try validValue(String(clause[range.upperBound...]).trimmingSpaces, in: text)
+                let key = try validKey(String(clause[..<range.lowerBound]).trimmingWhitespace, in: text)
+                let value = try validValue(String(clause[range.upperBound...]).trimmingWhitespace, in: text)
                 return build(key, value)
             }
         }
@@ -134,15 +135,15 @@ public struct LabelQuery: Hashable, Sendable, CustomStringConvertible {
         guard words.count == 3, words[1] == "in" || words[1] == "notin" else {
             throw SelectorParseError(
                 selector: text,
-                reason: "\"\(clause)\" is not key=value, key!=value, key in (...), key notin (...), key or !key")
+                reason: "\(clause.quoted) is not key=value, key!=value, key in (...), key notin (...), key or !key")
         }
-        let list = words[2].trimmingSpaces
+        let list = words[2].trimmingWhitespace
         guard list.hasPrefix("("), list.hasSuffix(")") else {
-            throw SelectorParseError(selector: text, reason: "the values of \"\(clause)\" must be in parentheses")
+            throw SelectorParseError(selector: text, reason: "the values of \(clause.quoted) must be in parentheses")
         }
         var values = Set<String>()
         for value in list.dropFirst().dropLast().split(separator: ",", omittingEmptySubsequences: false) {
-            values.insert(try validValue(String(value).trimmingSpaces, in: text))
+            values.insert(try validValue(String(value).trimmingWhitespace, in: text))
         }
         let key = try validKey(words[0], in: text)
         return words[1] == "in" ? .in(key, values) : .notIn(key, values)
@@ -150,14 +151,14 @@ public struct LabelQuery: Hashable, Sendable, CustomStringConvertible {
 
     private static func validKey(_ key: String, in text: String) throws(SelectorParseError) -> String {
         guard !key.isEmpty, key.count <= 317, key.allSatisfy({ $0.isLabelCharacter || $0 == "/" }) else {
-            throw SelectorParseError(selector: text, reason: "\"\(key)\" is not a valid label key")
+            throw SelectorParseError(selector: text, reason: "\(key.quoted) is not a valid label key")
         }
         return key
     }
 
     private static func validValue(_ value: String, in text: String) throws(SelectorParseError) -> String {
         guard value.count <= 63, value.allSatisfy(\.isLabelCharacter) else {
-            throw SelectorParseError(selector: text, reason: "\"\(value)\" is not a valid label value")
+            throw SelectorParseError(selector: text, reason: "\(value.quoted) is not a valid label value")
         }
         return value
     }
@@ -177,22 +178,23 @@ public struct FieldQuery: Hashable, Sendable, CustomStringConvertible {
     public init(parsing text: String) throws(SelectorParseError) {
         description = text
         requirements = []
-        for clause in text.split(separator: ",", omittingEmptySubsequences: false).map({ String($0).trimmingSpaces })
+        for clause in text.split(separator: ",", omittingEmptySubsequences: false).map({ String($0).trimmingWhitespace }
+        )
         where !(clause.isEmpty && !text.contains(",")) {
             guard !clause.isEmpty else { throw SelectorParseError(selector: text, reason: "empty requirement") }
             var parsed: Requirement?
             for (op, negated) in [("!=", true), ("==", false), ("=", false)] {
                 if let range = clause.range(of: op) {
                     parsed = Requirement(
-                        field: String(clause[..<range.lowerBound]).trimmingSpaces,
-                        value: String(clause[range.upperBound...]).trimmingSpaces,
+                        field: String(clause[..<range.lowerBound]).trimmingWhitespace,
+                        value: String(clause[range.upperBound...]).trimmingWhitespace,
                         negated: negated
                     )
                     break
                 }
             }
             guard let parsed, !parsed.field.isEmpty else {
-                throw SelectorParseError(selector: text, reason: "\"\(clause)\" is not field=value or field!=value")
+                throw SelectorParseError(selector: text, reason: "\(clause.quoted) is not field=value or field!=value")
             }
             requirements.append(parsed)
         }
@@ -216,14 +218,5 @@ public struct FieldQuery: Hashable, Sendable, CustomStringConvertible {
 extension Character {
     fileprivate var isLabelCharacter: Bool {
         isASCII && (isLetter || isNumber || self == "-" || self == "_" || self == ".")
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var slice = self[...]
-        while slice.first == " " { slice = slice.dropFirst() }
-        while slice.last == " " { slice = slice.dropLast() }
-        return String(slice)
     }
 }

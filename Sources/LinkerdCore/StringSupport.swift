@@ -1,6 +1,6 @@
 extension StringProtocol {
     /// This string in double quotes, with `"`, `\` and control characters escaped, for use in error messages.
-    var quoted: String {
+    public var quoted: String {
         var result = "\""
         for scalar in unicodeScalars {
             switch scalar {
@@ -18,7 +18,7 @@ extension StringProtocol {
     }
 
     /// This string without leading and trailing whitespace.
-    var trimmingWhitespace: String {
+    public var trimmingWhitespace: String {
         guard let first = firstIndex(where: { !$0.isWhitespace }),
             let last = lastIndex(where: { !$0.isWhitespace })
         else { return "" }

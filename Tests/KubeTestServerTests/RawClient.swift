@@ -125,10 +125,8 @@ func summary(_ event: JSONValue) -> String {
     return name.map { "\(type) \($0)" } ?? type
 }
 
-/// A ConfigMap body.
-func configMap(_ name: String, namespace: String? = nil, labels: [String: String] = [:], data: [String: String] = [:])
-    -> JSONValue
-{
+/// Object metadata with a name and, when given, a namespace and labels.
+private func metadata(_ name: String, namespace: String?, labels: [String: String]) -> JSONValue {
     var metadata: [String: JSONValue] = ["name": .string(name)]
     if let namespace {
         metadata["namespace"] = .string(namespace)
@@ -136,23 +134,23 @@ func configMap(_ name: String, namespace: String? = nil, labels: [String: String
     if !labels.isEmpty {
         metadata["labels"] = .object(labels.mapValues(JSONValue.string))
     }
-    return [
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": .object(metadata),
+    return .object(metadata)
+}
+
+/// A ConfigMap body.
+func configMap(_ name: String, namespace: String? = nil, labels: [String: String] = [:], data: [String: String] = [:])
+    -> JSONValue
+{
+    [
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(name, namespace: namespace, labels: labels),
         "data": .object(data.mapValues(JSONValue.string)),
     ]
 }
 
 /// A Pod body with one container.
 func pod(_ name: String, namespace: String? = nil, labels: [String: String] = [:]) -> JSONValue {
-    var metadata: [String: JSONValue] = ["name": .string(name)]
-    if let namespace {
-        metadata["namespace"] = .string(namespace)
-    }
-    if !labels.isEmpty {
-        metadata["labels"] = .object(labels.mapValues(JSONValue.string))
-    }
-    return [
-        "apiVersion": "v1", "kind": "Pod", "metadata": .object(metadata),
+    [
+        "apiVersion": "v1", "kind": "Pod", "metadata": metadata(name, namespace: namespace, labels: labels),
         "spec": ["containers": [["name": "app", "image": "app:1"]]],
     ]
 }
