@@ -30,8 +30,9 @@ import NIOSSL
 /// What it does NOT model:
 /// - Strategic merge patch and server-side apply (415 UnsupportedMediaType); YAML and protobuf bodies (JSON only).
 /// - Admission other than mutating webhooks on pod CREATE: no validating webhooks, no admission on UPDATE, DELETE or
-///   other resources, no webhook reinvocation, no `clientConfig.service` (only `url`), no built-in admission
-///   plugins beyond "the namespace must exist".
+///   other resources, no webhook reinvocation, no built-in admission plugins beyond "the namespace must exist".
+///   A webhook's `clientConfig.service` is reached only through an address given with `routeService` (no cluster
+///   DNS, no Service IPs, no Endpoints).
 /// - Authorization: no RBAC; every authenticated (or, without `requireAuthentication`, anonymous) request is
 ///   allowed. `denyAccess` only changes SelfSubjectAccessReview answers.
 /// - Garbage collection, owner-reference cascading, finalizers, `deletionTimestamp` and graceful deletion: deletes
@@ -151,6 +152,37 @@ public final class KubeTestServer: Sendable {
         core.withState {
             $0.authenticator.denials.append(.init(verb: verb, resource: resource, namespace: namespace))
         }
+    }
+
+    // MARK: - Service routing
+
+    /// A Service, by namespace and name.
+    public struct ServiceKey: Sendable, Hashable {
+        public var namespace: String
+        public var name: String
+
+        public init(namespace: String, name: String) {
+            self.namespace = namespace
+            self.name = name
+        }
+    }
+
+    /// Where calls to a Service go: a host (usually 127.0.0.1) and a port.
+    public struct ServiceRoute: Sendable, Hashable {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// Sends webhook calls for the Service `namespace/name` to `host:port`, as if the Service's endpoint were there;
+    /// the certificate is still verified for `<name>.<namespace>.svc`. `nil` removes the route (calls then fail as
+    /// to a Service without endpoints).
+    public func routeService(namespace: String, name: String, to route: ServiceRoute?) {
+        core.withState { $0.serviceRoutes[ServiceKey(namespace: namespace, name: name)] = route }
     }
 
     // MARK: - Direct store access

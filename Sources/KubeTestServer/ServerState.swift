@@ -24,6 +24,7 @@ struct ServerState: Sendable {
     var requestLog: [KubeTestServer.RequestRecord] = []
     var requestUsers: [String] = []
     var admissionLog: [KubeTestServer.AdmissionRecord] = []
+    var serviceRoutes: [KubeTestServer.ServiceKey: KubeTestServer.ServiceRoute] = [:]
 
     init(store: APIStore) {
         self.store = store

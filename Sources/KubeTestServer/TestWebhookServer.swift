@@ -50,14 +50,17 @@ public final class TestWebhookServer: Sendable {
         url = "https://127.0.0.1:\(http.port)"
     }
 
-    /// Starts serving `handler`; with a nil `certificateAuthority`, a new one is minted.
+    /// Starts serving `handler`; with a nil `certificateAuthority`, a new one is minted. The serving certificate
+    /// names `dnsNames` and `ipAddresses` (TLS clients accept an IP address SAN matching the connected address
+    /// whatever host name they verify, so leave 127.0.0.1 out to test host-name checks).
     public static func start(
-        certificateAuthority: TestCertificateAuthority? = nil,
+        certificateAuthority: TestCertificateAuthority? = nil, dnsNames: [String] = ["localhost"],
+        ipAddresses: [String] = ["127.0.0.1"],
         handler: @escaping @Sendable (Request) async -> Response
     ) async throws -> TestWebhookServer {
         let authority = try certificateAuthority ?? TestCertificateAuthority(commonName: "TestWebhookServer CA")
         let serving = try authority.issue(
-            commonName: "test-webhook", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], clientAuth: false)
+            commonName: "test-webhook", dnsNames: dnsNames, ipAddresses: ipAddresses, clientAuth: false)
         let tls = try HTTPServer.tlsContext(serving: serving, clientRoots: nil)
         let log = RequestLog()
         let http = try await HTTPServer.start(tls: tls, maxBodyBytes: 16 * 1024 * 1024) { request in
@@ -83,10 +86,12 @@ public final class TestWebhookServer: Sendable {
     /// Starts an admission webhook: each POSTed AdmissionReview's request goes to `admit`, whose response is sent
     /// back in an AdmissionReview of the same `apiVersion`. A body that is not an AdmissionReview gets 400.
     public static func start(
-        certificateAuthority: TestCertificateAuthority? = nil,
+        certificateAuthority: TestCertificateAuthority? = nil, dnsNames: [String] = ["localhost"],
+        ipAddresses: [String] = ["127.0.0.1"],
         admit: @escaping @Sendable (AdmissionReview.Request) async -> AdmissionReview.Response
     ) async throws -> TestWebhookServer {
-        try await start(certificateAuthority: certificateAuthority) { request in
+        try await start(certificateAuthority: certificateAuthority, dnsNames: dnsNames, ipAddresses: ipAddresses) {
+            request in
             guard let review = try? JSONDecoder().decode(AdmissionReview.self, from: request.body),
                 let admissionRequest = review.request
             else {

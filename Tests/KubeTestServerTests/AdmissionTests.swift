@@ -267,14 +267,58 @@ struct AdmissionTests {
         }
     }
 
-    @Test func serviceReferencesAreUnreachable() async throws {
+    @Test func serviceWithoutARouteIsUnreachable() async throws {
         try await withServer { server, client async throws in
             let config = MutatingWebhookConfiguration.ClientConfig(
                 service: .init(namespace: "linkerd", name: "linkerd-proxy-injector", path: "/"))
             try server.put(webhook(config))
             let rejected = try await client.send(.POST, pods, json: pod("web"))
             #expect(rejected.status == 500)
-            #expect(rejected.message.contains("clientConfig.service"))
+            #expect(rejected.message.contains("has no endpoints"))
+        }
+    }
+
+    @Test func routedServiceIsCalledAndVerifiedByItsServiceName() async throws {
+        let serviceName = "linkerd-proxy-injector.linkerd.svc"
+        let named = try await TestWebhookServer.start(dnsNames: [serviceName], ipAddresses: []) { request in
+            TestWebhookServer.patch(
+                JSONPatch([.add(path: "/spec/containers/-", value: ["name": "linkerd-proxy", "image": "p"])]),
+                for: request)
+        }
+        let misnamed = try await TestWebhookServer.start(
+            certificateAuthority: named.certificateAuthority, dnsNames: ["localhost"], ipAddresses: []
+        ) {
+            request in AdmissionReview.Response(uid: request.uid, allowed: true)
+        }
+        do {
+            try await callThroughRoutedService(named: named, misnamed: misnamed)
+        } catch {
+            await misnamed.shutdown()
+            throw error
+        }
+        await misnamed.shutdown()
+    }
+
+    private func callThroughRoutedService(named: TestWebhookServer, misnamed: TestWebhookServer) async throws {
+        try await withServerAndWebhook(named) { server, client async throws in
+            let config = MutatingWebhookConfiguration.ClientConfig(
+                service: .init(namespace: "linkerd", name: "linkerd-proxy-injector", path: "/inject", port: 443),
+                caBundle: named.caBundle)
+            try server.put(webhook(config))
+            server.routeService(
+                namespace: "linkerd", name: "linkerd-proxy-injector", to: .init(host: "127.0.0.1", port: named.port))
+            let created = try await client.send(.POST, pods, json: pod("web"))
+            #expect(created.status == 201)
+            #expect(containerNames(created.json).contains("linkerd-proxy"))
+            #expect(named.requests.map(\.uri) == ["/inject"])
+
+            // A certificate that does not name the Service fails host-name verification.
+            server.routeService(
+                namespace: "linkerd", name: "linkerd-proxy-injector",
+                to: .init(host: "127.0.0.1", port: misnamed.port))
+            let rejected = try await client.send(.POST, pods, json: pod("api"))
+            #expect(rejected.status == 500)
+            #expect(misnamed.requests.isEmpty)
         }
     }
 

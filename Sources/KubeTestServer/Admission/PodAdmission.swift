@@ -68,7 +68,8 @@ struct PodAdmission: Sendable {
         }
 
         let response: AdmissionReview.Response
-        switch await caller.call(webhook, review: AdmissionReview(request: request)) {
+        let routes = core.withState { $0.serviceRoutes }
+        switch await caller.call(webhook, review: AdmissionReview(request: request), serviceRoutes: routes) {
         case .failure(let failure):
             let ignored = webhook.failurePolicy == "Ignore"
             log(.failed(message: failure.message, ignored: ignored))

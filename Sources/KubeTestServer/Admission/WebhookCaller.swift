@@ -7,19 +7,25 @@ import NIOSSL
 
 /// Calls one mutating webhook with an AdmissionReview, as kube-apiserver does.
 ///
-/// Only `clientConfig.url` is modelled, and it must be `https`; the server's certificate is verified (including
-/// the host name) against the PEM bundle in `clientConfig.caBundle`, or the system roots without one.
-/// `clientConfig.service` cannot be resolved here and counts as unreachable. The call must finish within the
-/// webhook's `timeoutSeconds` (default 10). A connection or TLS failure fails the call at once (no retries).
+/// A `clientConfig.url` must be `https`. A `clientConfig.service` is called, as kube-apiserver calls it, at
+/// `https://<name>.<namespace>.svc:<port><path>` with the certificate verified for the host name
+/// `<name>.<namespace>.svc`; since nothing here resolves cluster DNS or routes Service IPs, the Service must have
+/// been given a loopback address with `KubeTestServer.routeService`, or it counts as unreachable. The server's
+/// certificate is verified (including the host name) against the PEM bundle in `clientConfig.caBundle`, or the
+/// system roots without one. The call must finish within the webhook's `timeoutSeconds` (default 10). A connection
+/// or TLS failure fails the call at once (no retries).
 struct WebhookCaller: Sendable {
     /// One client for the process, never shut down (like `HTTPClient.shared`), that neither retries connection
     /// establishment nor follows redirects, as kube-apiserver does not.
-    private static let client: HTTPClient = {
+    private static let client = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+
+    private static var configuration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.redirectConfiguration = .disallow
-        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-    }()
+        return configuration
+    }
 
     /// Why a call failed: kube-apiserver's "failed calling webhook" cases, worded after its messages.
     struct Failure: Error, Sendable {
@@ -29,16 +35,38 @@ struct WebhookCaller: Sendable {
     /// The largest response body read.
     static let maxResponseBytes = 3 * 1024 * 1024
 
-    func call(_ webhook: MutatingWebhookConfiguration.Webhook, review: AdmissionReview) async
-        -> Result<AdmissionReview.Response, Failure>
-    {
-        guard let url = webhook.clientConfig.url else {
-            let service = webhook.clientConfig.service.map { "\($0.namespace)/\($0.name)" } ?? "none"
-            return .failure(
-                Failure(
-                    message: "failed to call webhook: clientConfig.service (\(service)) cannot be resolved by "
-                        + "KubeTestServer; use clientConfig.url"))
+    /// Calls the webhook; `serviceRoutes` are the loopback addresses given to Services with `routeService`.
+    func call(
+        _ webhook: MutatingWebhookConfiguration.Webhook, review: AdmissionReview,
+        serviceRoutes: [KubeTestServer.ServiceKey: KubeTestServer.ServiceRoute]
+    ) async -> Result<AdmissionReview.Response, Failure> {
+        if let service = webhook.clientConfig.service {
+            let key = KubeTestServer.ServiceKey(namespace: service.namespace, name: service.name)
+            guard let route = serviceRoutes[key] else {
+                return .failure(
+                    Failure(
+                        message: "failed to call webhook: service \"\(service.name).\(service.namespace).svc\" "
+                            + "has no endpoints (no KubeTestServer.routeService for it)"))
+            }
+            let host = "\(service.name).\(service.namespace).svc"
+            // The host name is verified against the certificate; the connection goes to the routed address.
+            var configuration = Self.configuration
+            configuration.dnsOverride = [host: route.host]
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+            let result = await call(
+                webhook, review: review, url: "https://\(host):\(route.port)\(service.path ?? "/")", client: client)
+            try? await client.shutdown()
+            return result
         }
+        guard let url = webhook.clientConfig.url else {
+            return .failure(Failure(message: "failed to call webhook: clientConfig has neither url nor service"))
+        }
+        return await call(webhook, review: review, url: url, client: Self.client)
+    }
+
+    private func call(
+        _ webhook: MutatingWebhookConfiguration.Webhook, review: AdmissionReview, url: String, client: HTTPClient
+    ) async -> Result<AdmissionReview.Response, Failure> {
         guard url.lowercased().hasPrefix("https://") else {
             return .failure(Failure(message: "failed to call webhook: webhook URL \"\(url)\" is not https"))
         }
@@ -71,7 +99,7 @@ struct WebhookCaller: Sendable {
             // The whole exchange, body included, must fit in timeoutSeconds, as in kube-apiserver.
             let (status, body) = try await withThrowingTaskGroup(of: (HTTPResponseStatus, ByteBuffer)?.self) { group in
                 group.addTask {
-                    let response = try await Self.client.execute(call, timeout: .seconds(timeout))
+                    let response = try await client.execute(call, timeout: .seconds(timeout))
                     return (response.status, try await response.body.collect(upTo: Self.maxResponseBytes))
                 }
                 group.addTask {
