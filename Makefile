@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_FORMAT ?= swift-format
 
-.PHONY: help build test fmt lint generate bench demo clean
+.PHONY: help build deps test fmt lint generate bench demo clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -10,7 +10,13 @@ help: ## Show this help
 build: ## Build every target (debug)
 	$(SWIFT) build
 
-test: ## Build and run every test (one build plan for both steps)
+deps: ## Install what the tests need (kubernetes-validate for ManifestTests); quick when already present
+	@python3 -c 'import kubernetes_validate' 2>/dev/null || { \
+		python3 -m pip --version >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-pip; }; \
+		python3 -m pip install --quiet kubernetes-validate==1.37.0 2>/dev/null \
+			|| python3 -m pip install --quiet --break-system-packages kubernetes-validate==1.37.0; }
+
+test: deps ## Build and run every test (one build plan for both steps)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -10,6 +10,11 @@
 //   3  KubeClient        `KubeAPI` over HTTP(S) with AsyncHTTPClient; in-cluster and kubeconfig
 //   T  LinkerdTestSupport  manual clock, `eventually`, throw-away certificate authorities
 //   T  KubeTestServer    a loopback Kubernetes API server that speaks the real wire protocol
+//   1  LinkerdInject     the proxy injector as a pure function: mesh configuration, annotations, report, patch,
+//                        uninject
+//   4  LinkerdController the webhook server, its certificates, the admin server and the mesh-auditing reconcile
+//                        loop (I/O, on KubeAPI, NIO and the runtime)
+//   4  LinkerdCLI        the `linkerd` command line (inject, uninject) as a library the executable wraps
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -28,7 +33,12 @@ let package = Package(
         .library(name: "KubeRuntime", targets: ["KubeRuntime"]),
         .library(name: "LinkerdTestSupport", targets: ["LinkerdTestSupport"]),
         .library(name: "KubeTestServer", targets: ["KubeTestServer"]),
+        .library(name: "LinkerdInject", targets: ["LinkerdInject"]),
+        .library(name: "LinkerdController", targets: ["LinkerdController"]),
+        .library(name: "LinkerdCLI", targets: ["LinkerdCLI"]),
         .executable(name: "linkerd-dev-cluster", targets: ["linkerd-dev-cluster"]),
+        .executable(name: "linkerd-controller", targets: ["linkerd-controller"]),
+        .executable(name: "linkerd", targets: ["linkerd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -101,6 +111,86 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Layer 1: the injector, pure.
+        .target(
+            name: "LinkerdInject",
+            dependencies: [
+                "KubeModel", "LinkerdCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LinkerdInjectTests",
+            dependencies: ["LinkerdInject", "KubeModel", "LinkerdCore"],
+            exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+
+        // Layer 4: the controller and the CLI.
+        .target(
+            name: "LinkerdController",
+            dependencies: [
+                "LinkerdInject", "KubeModel", "KubeRuntime", "KubeClient", "LinkerdCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LinkerdControllerTests",
+            dependencies: [
+                "LinkerdController", "LinkerdInject", "KubeModel", "KubeRuntime", "KubeClient", "KubeTestServer",
+                "LinkerdTestSupport", "LinkerdCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "LinkerdCLI",
+            dependencies: [
+                "LinkerdInject", "KubeModel", "LinkerdCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LinkerdCLITests",
+            dependencies: ["LinkerdCLI", "LinkerdInject", "KubeModel", .product(name: "Yams", package: "Yams")],
+            exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+        // The manifests in manifests/ checked against the Kubernetes OpenAPI schemas (kubernetes-validate).
+        .testTarget(
+            name: "ManifestTests",
+            dependencies: [
+                "KubeModel", "LinkerdInject", "LinkerdController", .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // Test support, shipped as libraries so every target's tests can use them.
         .target(
             name: "LinkerdTestSupport",
@@ -150,6 +240,24 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "linkerd-controller",
+            dependencies: [
+                "LinkerdController", "LinkerdInject", "KubeClient", "KubeRuntime", "KubeModel", "LinkerdCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "linkerd",
+            dependencies: ["LinkerdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,0 +1,436 @@
+import Foundation
+import KubeModel
+import LinkerdCore
+import LinkerdInject
+import Logging
+import Metrics
+import Synchronization
+
+/// The answer to one webhook request: the HTTP status and body, and the Events to emit about the pod's owner.
+public struct AdmissionOutcome: Sendable, Hashable {
+    /// 200, or 400 for a body that is not an AdmissionReview.
+    public var statusCode: Int
+    /// The AdmissionReview answer as JSON; empty for an empty request.
+    public var body: Data
+    /// `Injected` or `InjectionSkipped` about the owner of a pod that has one; never for dry runs.
+    public var events: [AdmissionEvent]
+
+    public init(statusCode: Int, body: Data, events: [AdmissionEvent] = []) {
+        self.statusCode = statusCode
+        self.body = body
+        self.events = events
+    }
+}
+
+/// An Event the webhook emits about a workload.
+public struct AdmissionEvent: Sendable, Hashable {
+    public var type: EventType
+    public var reason: String
+    public var message: String
+    public var object: ObjectReference
+
+    public init(type: EventType, reason: String, message: String, object: ObjectReference) {
+        self.type = type
+        self.reason = reason
+        self.message = message
+        self.object = object
+    }
+}
+
+/// The proxy injector's admission decision (control-plane.md §2.2, §2.3), without sockets: AdmissionReview bytes in,
+/// HTTP status and AdmissionReview bytes out.
+///
+/// - An empty body is answered 200 with an empty body (and a warning is logged), as upstream.
+/// - A body that is not JSON, not an object, of another `apiVersion` than `admission.k8s.io/v1` or `v1beta1`, of
+///   another `kind` than `AdmissionReview`, without `request` or `request.uid`, or with a field of the wrong type,
+///   is answered 400 with a message naming the problem.
+/// - Otherwise the answer is 200 with an AdmissionReview of the request's `apiVersion` whose `response` holds the
+///   request's uid, `allowed: true`, and a base64 `JSONPatch` when there is something to change. Every object is
+///   allowed: the webhook mutates, it never rejects.
+/// - Only `CREATE` is reviewed (the webhook is registered for nothing else); another operation, or a request
+///   without an object, is allowed unchanged.
+/// - A Pod gets `metadata.namespace` from `request.namespace` first (pods made from templates carry only
+///   `generateName`), then its owner is resolved (`OwnerResolver`) and the injector decides: an injectable pod
+///   gets the proxy patch, a skipped one the opaque-ports annotation patch when one applies. A Service gets the
+///   opaque-ports patch when one applies. Other kinds are allowed unchanged (the injector reports them
+///   unsupported).
+/// - Annotation values the injector ignored are logged as warnings and counted.
+/// - Events (`Injected` / `InjectionSkipped`) are returned in the outcome for the pod's owner, not emitted here, and
+///   none for dry runs (`request.dryRun`), whose side effects must not show.
+///
+/// Internal failures (the mesh configuration cannot be read, the namespace cannot be looked up) do not reject the
+/// object: it is allowed **without** a patch, the error is logged and counted in
+/// `proxy_inject_admission_errors_total`, and the response carries an admission warning. This deliberately fixes
+/// upstream's quirk (control-plane.md §2.10) of answering `allowed: false` on a handler error, which rejects pods
+/// even under `failurePolicy: Ignore`: a broken injector must degrade to "not meshed", never to "cannot deploy".
+///
+/// Decoding, the injector and the metrics run on the caller's thread (the webhook server's event loop); only
+/// namespace and owner lookups that miss their caches suspend (see `begin(_:)`).
+public struct AdmissionHandler: Sendable {
+    private let configuration: @Sendable () throws -> MeshConfiguration
+    private let namespaces: NamespaceAnnotationLookup
+    private let owners: OwnerResolver
+    private let events: EventRecorder
+    private let metrics: AdmissionMetrics
+    private let injectors = InjectorCache()
+    private let backgroundEvents: BackgroundEventLimiter
+    private let logger: Logger
+
+    /// At most this many background Event creations run at once; more are dropped (and logged).
+    static let maximumBackgroundEvents = 256
+
+    /// - Parameters:
+    ///   - configuration: the current mesh configuration, e.g. `{ try source.current() }` of a
+    ///     `MeshConfigurationSource`; called for every review, so it must be cheap.
+    ///   - metricsFactory: where the metrics of `AdmissionMetrics` are registered.
+    public init(
+        configuration: @escaping @Sendable () throws -> MeshConfiguration,
+        namespaces: NamespaceAnnotationLookup,
+        owners: OwnerResolver,
+        events: EventRecorder,
+        metricsFactory: any MetricsFactory,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.namespaces = namespaces
+        self.owners = owners
+        self.events = events
+        self.metrics = AdmissionMetrics(factory: metricsFactory)
+        self.backgroundEvents = BackgroundEventLimiter(limit: Self.maximumBackgroundEvents)
+        self.logger = logger
+    }
+
+    /// Reviews one request body, with whatever lookups it needs.
+    public func review(_ body: Data) async -> AdmissionOutcome {
+        switch begin(body) {
+        case .finished(let outcome): outcome
+        case .pending(let pending): await complete(pending)
+        }
+    }
+
+    /// Emits the outcome's Events, one after the other; returns when all were attempted.
+    public func emitEvents(of outcome: AdmissionOutcome) async {
+        for event in outcome.events {
+            await events.record(event.type, reason: event.reason, message: event.message, about: event.object)
+        }
+    }
+
+    /// Emits the outcome's Events in a task of their own, unless too many are already being emitted.
+    func emitEventsInBackground(of outcome: AdmissionOutcome) {
+        guard !outcome.events.isEmpty else { return }
+        guard backgroundEvents.tryAcquire() else {
+            logger.warning(
+                "dropping admission events: too many are being recorded",
+                metadata: ["events": "\(outcome.events.map(\.reason))"])
+            return
+        }
+        Task {
+            await emitEvents(of: outcome)
+            backgroundEvents.release()
+        }
+    }
+
+    // MARK: - Stages
+
+    /// A review that needs a namespace or owner lookup that its cache could not answer.
+    struct PendingReview: Sendable {
+        fileprivate var review: ParsedReview
+        fileprivate var object: JSONValue
+        fileprivate var injector: ProxyInjector
+        fileprivate var namespaceAnnotations: [String: String]?
+        fileprivate var ownerReferences: [OwnerReference]?
+        fileprivate var owner: ResolvedOwner??
+    }
+
+    enum Progress: Sendable {
+        case finished(AdmissionOutcome)
+        case pending(PendingReview)
+    }
+
+    /// Everything that needs no I/O: parsing, the configuration, cached lookups and, when they all hit, the decision.
+    func begin(_ body: Data) -> Progress {
+        guard !body.isEmpty else {
+            logger.warning("received an empty admission request")
+            return .finished(AdmissionOutcome(statusCode: 200, body: Data()))
+        }
+        let review: ParsedReview
+        do {
+            review = try ParsedReview(json: body)
+        } catch {
+            logger.warning("rejecting a malformed admission request", metadata: ["error": "\(error.message)"])
+            return .finished(AdmissionOutcome(statusCode: 400, body: Data((error.message + "\n").utf8)))
+        }
+        guard review.operation == nil || review.operation == "CREATE", var object = review.object else {
+            return .finished(answer(review, patch: nil))
+        }
+        let injector: ProxyInjector
+        do {
+            injector = injectors.injector(for: try configuration())
+        } catch {
+            return .finished(failOpen(review, stage: "reading the mesh configuration", error: error))
+        }
+        let isPod = review.kind == "Pod"
+        if isPod, !review.namespace.isEmpty {
+            var metadata = object["metadata"] ?? [:]
+            metadata["namespace"] = .string(review.namespace)
+            object["metadata"] = metadata
+        }
+        let ownerReferences = isPod ? Self.ownerReferences(of: object) : nil
+        var pending = PendingReview(
+            review: review, object: object, injector: injector,
+            namespaceAnnotations: namespaces.lookupLocally(review.namespace), ownerReferences: ownerReferences,
+            owner: .some(nil))
+        if isPod {
+            switch owners.resolveLocally(namespace: review.namespace, ownerReferences: ownerReferences) {
+            case .resolved(let owner): pending.owner = .some(owner)
+            case .needsParent: pending.owner = .none
+            }
+        }
+        guard let annotations = pending.namespaceAnnotations, case .some(let owner) = pending.owner else {
+            return .pending(pending)
+        }
+        return .finished(decide(pending, namespaceAnnotations: annotations, owner: owner))
+    }
+
+    /// Does the lookups `begin` could not, then decides.
+    func complete(_ pending: PendingReview) async -> AdmissionOutcome {
+        let review = pending.review
+        async let resolvedOwner = owner(of: pending)
+        let annotations: [String: String]
+        if let known = pending.namespaceAnnotations {
+            annotations = known
+        } else {
+            do {
+                annotations = try await namespaces.lookup(review.namespace)
+            } catch {
+                _ = await resolvedOwner
+                return failOpen(review, stage: "reading namespace \(review.namespace.quoted)", error: error)
+            }
+        }
+        return decide(pending, namespaceAnnotations: annotations, owner: await resolvedOwner)
+    }
+
+    private func owner(of pending: PendingReview) async -> ResolvedOwner? {
+        if case .some(let owner) = pending.owner { return owner }
+        return await owners.resolve(namespace: pending.review.namespace, ownerReferences: pending.ownerReferences)
+    }
+
+    // MARK: - Decision
+
+    private func decide(
+        _ pending: PendingReview, namespaceAnnotations: [String: String], owner: ResolvedOwner?
+    ) -> AdmissionOutcome {
+        let review = pending.review
+        let isPod = review.kind == "Pod"
+        let workload =
+            isPod ? owner?.owner ?? WorkloadOwner(kind: "pod", name: Self.name(of: pending.object)) : nil
+        let result = pending.injector.inject(
+            InjectionRequest(
+                object: pending.object, kind: review.kind, namespace: review.namespace,
+                namespaceAnnotations: namespaceAnnotations, owner: workload, origin: .webhook))
+        let report = result.report
+        for warning in report.warnings {
+            logger.warning(
+                "ignoring an annotation",
+                metadata: [
+                    "namespace": "\(review.namespace)", "kind": "\(review.kind)", "name": "\(report.name)",
+                    "annotation": "\(warning.key)", "value": "\(warning.value)", "reason": "\(warning.reason)",
+                ])
+            metrics.countWarning(namespace: review.namespace, annotation: warning.key)
+        }
+        metrics.count(
+            ownerKind: workload?.kind ?? "", namespace: review.namespace, report: report, patched: result.patch != nil)
+        logger.debug(
+            "reviewed an object",
+            metadata: [
+                "uid": "\(review.uid)", "namespace": "\(review.namespace)", "kind": "\(review.kind)",
+                "name": "\(report.name)", "owner": "\(workload.map { "\($0.kind)/\($0.name)" } ?? "")",
+                "injected": "\(report.injectable && isPod)", "skip-reasons": "\(report.skipReasonText)",
+                "patched": "\(result.patch != nil)", "dry-run": "\(review.dryRun)",
+            ])
+        var outcome = answer(review, patch: result.patch)
+        if let owner, !review.dryRun {
+            outcome.events = [
+                report.injectable
+                    ? AdmissionEvent(
+                        type: .normal, reason: "Injected", message: "Linkerd sidecar proxy injected",
+                        object: owner.reference)
+                    : AdmissionEvent(
+                        type: .normal, reason: "InjectionSkipped",
+                        message: "Linkerd sidecar proxy injection skipped: \(report.skipReasonText)",
+                        object: owner.reference)
+            ]
+        }
+        return outcome
+    }
+
+    /// Allowed, with the patch when there is one.
+    private func answer(_ review: ParsedReview, patch: JSONPatch?) -> AdmissionOutcome {
+        var response: [String: JSONValue] = ["uid": .string(review.uid), "allowed": true]
+        if let patch {
+            response["patchType"] = "JSONPatch"
+            response["patch"] = .string(Data(JSONBytesWriter.write(patch)).base64EncodedString())
+        }
+        return envelope(review, response: response)
+    }
+
+    /// Allowed without a patch after an internal failure (see the type's documentation).
+    private func failOpen(_ review: ParsedReview, stage: String, error: any Error) -> AdmissionOutcome {
+        metrics.errors.increment()
+        logger.error(
+            "admitting an object without injecting it after an internal error",
+            metadata: [
+                "uid": "\(review.uid)", "namespace": "\(review.namespace)", "kind": "\(review.kind)",
+                "stage": "\(stage)", "error": "\(error)",
+            ])
+        return envelope(
+            review,
+            response: [
+                "uid": .string(review.uid), "allowed": true,
+                "warnings": [.string("linkerd-proxy-injector did not inject: \(stage) failed")],
+            ])
+    }
+
+    /// The AdmissionReview answer: the request's `apiVersion`, kind `AdmissionReview` and the response.
+    private func envelope(_ review: ParsedReview, response: [String: JSONValue]) -> AdmissionOutcome {
+        let document: JSONValue = [
+            "apiVersion": .string(review.apiVersion), "kind": "AdmissionReview", "response": .object(response),
+        ]
+        return AdmissionOutcome(statusCode: 200, body: Data(JSONBytesWriter.write(document)))
+    }
+
+    private static func ownerReferences(of object: JSONValue) -> [OwnerReference]? {
+        guard let references = object["metadata"]?["ownerReferences"]?.arrayValue else { return nil }
+        return references.map { reference in
+            OwnerReference(
+                apiVersion: reference["apiVersion"]?.stringValue ?? "", kind: reference["kind"]?.stringValue ?? "",
+                name: reference["name"]?.stringValue ?? "", uid: reference["uid"]?.stringValue ?? "")
+        }
+    }
+
+    private static func name(of object: JSONValue) -> String {
+        object["metadata"]?["name"]?.stringValue ?? ""
+    }
+}
+
+/// The fields of an AdmissionReview request the webhook uses, read from the JSON document.
+private struct ParsedReview: Sendable {
+    var apiVersion: String
+    var uid: String
+    /// `request.kind.kind`: `Pod`, `Service`, ...
+    var kind: String
+    /// `request.namespace`, else the object's `metadata.namespace`, else empty.
+    var namespace: String
+    var operation: String?
+    var dryRun: Bool
+    var object: JSONValue?
+
+    /// A body that cannot be reviewed; `message` says why.
+    struct Malformed: Error {
+        var message: String
+    }
+
+    init(json: Data) throws(Malformed) {
+        let document: JSONValue
+        do {
+            document = try JSONBytesParser.parse(json)
+        } catch {
+            throw Malformed(message: "the body is not valid JSON: \(error)")
+        }
+        guard case .object(let root) = document else {
+            throw Malformed(message: "the body is a JSON \(document.typeName), expected an AdmissionReview object")
+        }
+        guard let apiVersion = try Self.string(root["apiVersion"], at: "apiVersion") else {
+            throw Malformed(message: "apiVersion is missing")
+        }
+        guard apiVersion == AdmissionReview.v1 || apiVersion == AdmissionReview.v1beta1 else {
+            throw Malformed(
+                message:
+                    "apiVersion \(apiVersion.quoted) is not supported: expected \(AdmissionReview.v1.quoted) or "
+                    + AdmissionReview.v1beta1.quoted)
+        }
+        let kind = try Self.string(root["kind"], at: "kind")
+        guard kind == "AdmissionReview" else {
+            throw Malformed(
+                message: kind.map { "kind \($0.quoted) is not \"AdmissionReview\"" } ?? "kind is missing")
+        }
+        guard let requestValue = root["request"], requestValue != .null else {
+            throw Malformed(message: "request is missing")
+        }
+        guard case .object(let request) = requestValue else {
+            throw Malformed(message: "request is a \(requestValue.typeName), expected an object")
+        }
+        guard let uid = try Self.string(request["uid"], at: "request.uid"), !uid.isEmpty else {
+            throw Malformed(message: "request.uid is missing")
+        }
+        self.apiVersion = apiVersion
+        self.uid = uid
+        switch request["kind"] {
+        case nil, .null?:
+            self.kind = ""
+        case .object(let groupVersionKind)?:
+            self.kind = try Self.string(groupVersionKind["kind"], at: "request.kind.kind") ?? ""
+        case let other?:
+            throw Malformed(message: "request.kind is a \(other.typeName), expected an object")
+        }
+        operation = try Self.string(request["operation"], at: "request.operation")
+        switch request["dryRun"] {
+        case nil, .null?: dryRun = false
+        case .bool(let value)?: dryRun = value
+        case let other?: throw Malformed(message: "request.dryRun is a \(other.typeName), expected a boolean")
+        }
+        switch request["object"] {
+        case nil, .null?: object = nil
+        case .object(let members)?: object = .object(members)
+        case let other?: throw Malformed(message: "request.object is a \(other.typeName), expected an object")
+        }
+        let objectNamespace = object?["metadata"]?["namespace"]?.stringValue
+        let requestNamespace = try Self.string(request["namespace"], at: "request.namespace")
+        namespace = requestNamespace.flatMap { $0.isEmpty ? nil : $0 } ?? objectNamespace ?? ""
+    }
+
+    /// A string field: nil when absent or null.
+    private static func string(_ value: JSONValue?, at path: String) throws(Malformed) -> String? {
+        switch value {
+        case nil, .null?: return nil
+        case .string(let text)?: return text
+        case let other?: throw Malformed(message: "\(path) is a \(other.typeName), expected a string")
+        }
+    }
+}
+
+/// The injector for the current configuration, rebuilt only when the configuration changes.
+private final class InjectorCache: Sendable {
+    private let current = Mutex<ProxyInjector?>(nil)
+
+    func injector(for configuration: MeshConfiguration) -> ProxyInjector {
+        if let cached = current.withLock({ $0 }), cached.configuration == configuration {
+            return cached
+        }
+        let injector = ProxyInjector(configuration: configuration)
+        current.withLock { $0 = injector }
+        return injector
+    }
+}
+
+/// Counts Event tasks in flight against a limit, so a slow API server cannot pile up unbounded tasks.
+private final class BackgroundEventLimiter: Sendable {
+    private let limit: Int
+    private let running = Mutex(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func tryAcquire() -> Bool {
+        running.withLock { running in
+            guard running < limit else { return false }
+            running += 1
+            return true
+        }
+    }
+
+    func release() {
+        running.withLock { $0 -= 1 }
+    }
+}
