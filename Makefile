@@ -21,10 +21,10 @@ test: deps ## Build and run every test (one build plan for both steps)
 	$(SWIFT) test --skip-build
 
 fmt: ## Format all Swift sources in place
-	$(SWIFT_FORMAT) format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks
+	$(SWIFT_FORMAT) format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks Benchmarks/Sources
 
 lint: ## Fail if any Swift source is not formatted
-	$(SWIFT_FORMAT) lint --strict --recursive --parallel Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks
+	$(SWIFT_FORMAT) lint --strict --recursive --parallel Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks Benchmarks/Sources
 
 generate: ## Regenerate generated code (none yet: the protobuf contract arrives with the identity issue)
 	@echo "nothing to generate yet"

@@ -15,6 +15,9 @@ let package = Package(
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .executableTarget(
@@ -29,6 +32,33 @@ let package = Package(
             path: "Benchmarks/ReflectorBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        .executableTarget(
+            name: "InjectorBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "KubeModel", package: rootPackage),
+                .product(name: "LinkerdInject", package: rootPackage),
+            ],
+            path: "Benchmarks/InjectorBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Not a benchmark of the harness: a server for `webhook-load.sh`, which measures the webhook with `hey`.
+        .executableTarget(
+            name: "WebhookLoad",
+            dependencies: [
+                .product(name: "KubeClient", package: rootPackage),
+                .product(name: "KubeModel", package: rootPackage),
+                .product(name: "KubeTestServer", package: rootPackage),
+                .product(name: "LinkerdController", package: rootPackage),
+                .product(name: "LinkerdCore", package: rootPackage),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/WebhookLoad",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )

@@ -43,6 +43,8 @@ struct AdminServerTests {
             let post = try await get(port, "/ping", method: .POST, body: Data("x".utf8))
             #expect(post.status == 405)
             #expect(post.headers.first(name: "Allow") == "GET")
+            let hugeHeader = try await get(port, "/ping", headers: ["X-Padding": String(repeating: "a", count: 40_000)])
+            #expect(hugeHeader.status == 400)
             let tooLarge = try await get(
                 port, "/metrics", body: Data(count: 64 * 1024))
             #expect(tooLarge.status == 413)
@@ -88,9 +90,12 @@ private struct Reply {
     var text: String
 }
 
-private func get(_ port: Int, _ path: String, method: HTTPMethod = .GET, body: Data? = nil) async throws -> Reply {
+private func get(
+    _ port: Int, _ path: String, method: HTTPMethod = .GET, headers: HTTPHeaders = [:], body: Data? = nil
+) async throws -> Reply {
     var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
     request.method = method
+    request.headers = headers
     if let body {
         request.body = .bytes(ByteBuffer(bytes: body))
     }

@@ -44,7 +44,8 @@ struct EventRecorderTests {
             let recorder = EventRecorder(
                 api: client, component: "linkerd-controller", clock: ManualClock(), logger: Logger(label: "test"))
             await recorder.record(
-                .normal, reason: "Seen", message: "a namespace", about: ObjectReference(kind: "Namespace", name: "apps"))
+                .normal, reason: "Seen", message: "a namespace", about: ObjectReference(kind: "Namespace", name: "apps")
+            )
             let stored = server.objects(.events, namespace: "default")
             #expect(stored.count == 1)
             #expect(stored.first?["involvedObject"]?["name"] == "apps")
@@ -70,7 +71,8 @@ struct EventRecorderTests {
                 api: client, component: "linkerd-controller", clock: ManualClock(), logger: Logger(label: "test"))
             let longName = String(repeating: "a", count: 253)
             await recorder.record(
-                .normal, reason: "Seen", message: "long", about: ObjectReference(kind: "Pod", namespace: "apps", name: longName))
+                .normal, reason: "Seen", message: "long",
+                about: ObjectReference(kind: "Pod", namespace: "apps", name: longName))
             let name = try #require(server.objects(.events, namespace: "apps").first?["metadata"]?["name"]?.stringValue)
             #expect(name.count <= 253)
             #expect(name.hasPrefix("aaaa"))

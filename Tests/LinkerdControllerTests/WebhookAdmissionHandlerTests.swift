@@ -7,9 +7,11 @@ import Testing
 
 @Suite("AdmissionHandler: the webhook's decision, without sockets")
 struct WebhookAdmissionHandlerTests {
-    @Test("an injectable pod gets a base64 JSON patch that adds linkerd-proxy", arguments: [
-        AdmissionReview.v1, AdmissionReview.v1beta1,
-    ])
+    @Test(
+        "an injectable pod gets a base64 JSON patch that adds linkerd-proxy",
+        arguments: [
+            AdmissionReview.v1, AdmissionReview.v1beta1,
+        ])
     func injectsPod(apiVersion: String) async throws {
         let subject = HandlerUnderTest()
         let pod = Fixtures.pod()
@@ -25,7 +27,9 @@ struct WebhookAdmissionHandlerTests {
         #expect(response.patchType == "JSONPatch")
         let patched = try #require(try answer.patch()).apply(to: pod)
         #expect(patched.containerNames.contains(MeshKeys.proxyContainerName))
-        #expect(patched["metadata"]?["annotations"]?[MeshKeys.createdBy]?.stringValue?.hasPrefix("linkerd/proxy-injector") == true)
+        #expect(
+            patched["metadata"]?["annotations"]?[MeshKeys.createdBy]?.stringValue?.hasPrefix("linkerd/proxy-injector")
+                == true)
         #expect(outcome.events.isEmpty, "a bare pod has no owner to report on")
         let requests = subject.samples("proxy_inject_admission_requests_total")
         #expect(requests.count == 1)
@@ -45,7 +49,8 @@ struct WebhookAdmissionHandlerTests {
             await subject.handler.review(try Fixtures.review(namespace: "team-a", object: pod)))
         let patched = try #require(try answer.patch()).apply(to: pod)
         #expect(patched.containerNames.contains(MeshKeys.proxyContainerName))
-        #expect(subject.samples("proxy_inject_admission_requests_total").first?.contains(#"namespace="team-a""#) == true)
+        #expect(
+            subject.samples("proxy_inject_admission_requests_total").first?.contains(#"namespace="team-a""#) == true)
     }
 
     @Test func skippedPodIsAllowedWithoutPatch() async throws {
@@ -122,7 +127,9 @@ struct WebhookAdmissionHandlerTests {
             ]
         ])
         let subject = HandlerUnderTest(api: api)
-        let pod = Fixtures.pod(ownerReferences: [Fixtures.ownerReference(kind: "ReplicaSet", name: "web-7d9f", uid: "rs-uid")])
+        let pod = Fixtures.pod(ownerReferences: [
+            Fixtures.ownerReference(kind: "ReplicaSet", name: "web-7d9f", uid: "rs-uid")
+        ])
         let outcome = await subject.handler.review(try Fixtures.review(object: pod))
         let patched = try #require(try Answer(outcome).patch()).apply(to: pod)
         #expect(patched.containerNames.contains(MeshKeys.proxyContainerName))
@@ -133,7 +140,9 @@ struct WebhookAdmissionHandlerTests {
                     object: ObjectReference(
                         apiVersion: "apps/v1", kind: "Deployment", namespace: "apps", name: "web", uid: "deploy-uid"))
             ])
-        #expect(subject.samples("proxy_inject_admission_requests_total").first?.contains(#"owner_kind="deployment""#) == true)
+        #expect(
+            subject.samples("proxy_inject_admission_requests_total").first?.contains(#"owner_kind="deployment""#)
+                == true)
 
         // The ReplicaSet's owners are cached: a second pod of it needs no lookup.
         _ = await subject.handler.review(try Fixtures.review(uid: "second", object: pod))
@@ -142,7 +151,9 @@ struct WebhookAdmissionHandlerTests {
 
     @Test func skippedPodOfADeploymentReportsWhy() async throws {
         let subject = HandlerUnderTest(namespaces: [:])
-        let pod = Fixtures.pod(ownerReferences: [Fixtures.ownerReference(kind: "StatefulSet", name: "db", uid: "sts-uid")])
+        let pod = Fixtures.pod(ownerReferences: [
+            Fixtures.ownerReference(kind: "StatefulSet", name: "db", uid: "sts-uid")
+        ])
         let outcome = await subject.handler.review(try Fixtures.review(object: pod))
         #expect(
             outcome.events.map(\.message) == [

@@ -57,7 +57,9 @@ struct WebhookJSONBytesParserTests {
             _ = try JSONBytesParser.parse([UInt8(ascii: "\""), 0xFF, UInt8(ascii: "\"")])
         }
         #expect(throws: JSONBytesParser.SyntaxError.self) {
-            _ = try JSONBytesParser.parse([UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "n"), 0xC3, UInt8(ascii: "\"")])
+            _ = try JSONBytesParser.parse([
+                UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "n"), 0xC3, UInt8(ascii: "\""),
+            ])
         }
     }
 
@@ -75,6 +77,12 @@ struct WebhookJSONBytesParserTests {
 
 @Suite("JSONBytesWriter: the webhook's JSON writer")
 struct WebhookJSONBytesWriterTests {
+    private func write(_ value: JSONValue) -> [UInt8] {
+        var output: [UInt8] = []
+        JSONBytesWriter.write(value, into: &output)
+        return output
+    }
+
     @Test func valuesRoundTripThroughJSONDecoder() throws {
         let value: JSONValue = [
             "string": "quote \" backslash \\ slash / newline \n tab \t bell \u{07} é 😀",
@@ -82,10 +90,10 @@ struct WebhookJSONBytesWriterTests {
             "flags": [true, false, nil],
             "nested": ["empty object": [:], "empty array": []],
         ]
-        let bytes = JSONBytesWriter.write(value)
+        let bytes = write(value)
         #expect(try JSONDecoder().decode(JSONValue.self, from: Data(bytes)) == value)
         #expect(try JSONBytesParser.parse(bytes) == value)
-        #expect(String(decoding: JSONBytesWriter.write(["bell": "\u{07}"]), as: UTF8.self) == #"{"bell":"\u0007"}"#)
+        #expect(String(decoding: write(["bell": "\u{07}"]), as: UTF8.self) == #"{"bell":"\u0007"}"#)
     }
 
     @Test func patchesRoundTripThroughJSONDecoder() throws {
@@ -99,10 +107,12 @@ struct WebhookJSONBytesWriterTests {
         ])
         let bytes = JSONBytesWriter.write(patch)
         #expect(try JSONDecoder().decode(JSONPatch.self, from: Data(bytes)) == patch)
-        #expect(String(decoding: JSONBytesWriter.write(JSONPatch([.remove(path: "/a")])), as: UTF8.self) == #"[{"op":"remove","path":"/a"}]"#)
+        #expect(
+            String(decoding: JSONBytesWriter.write(JSONPatch([.remove(path: "/a")])), as: UTF8.self)
+                == #"[{"op":"remove","path":"/a"}]"#)
     }
 
     @Test func nonFiniteDoublesBecomeNull() {
-        #expect(String(decoding: JSONBytesWriter.write([.double(.infinity), .double(.nan)]), as: UTF8.self) == "[null,null]")
+        #expect(String(decoding: write([.double(.infinity), .double(.nan)]), as: UTF8.self) == "[null,null]")
     }
 }

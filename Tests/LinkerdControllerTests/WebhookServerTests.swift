@@ -151,7 +151,9 @@ struct WebhookServerTests {
                 [
                     "metadata": [
                         "name": "web-7d9f", "namespace": "apps",
-                        "ownerReferences": [Fixtures.ownerReference(kind: "Deployment", name: "web", uid: deploymentUID)],
+                        "ownerReferences": [
+                            Fixtures.ownerReference(kind: "Deployment", name: "web", uid: deploymentUID)
+                        ],
                     ],
                     "spec": ["template": [:]],
                 ])

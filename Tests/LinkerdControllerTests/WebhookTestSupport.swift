@@ -169,7 +169,9 @@ struct HandlerUnderTest {
 
     /// The exposition lines of the metric `name` (its samples, without `# TYPE`).
     func samples(_ name: String) -> [String] {
-        registry.emitToString().split(separator: "\n").map(String.init).filter { $0.hasPrefix(name + "{") || $0.hasPrefix(name + " ") }
+        registry.emitToString().split(separator: "\n").map(String.init).filter {
+            $0.hasPrefix(name + "{") || $0.hasPrefix(name + " ")
+        }
     }
 }
 

@@ -50,7 +50,6 @@ final class HTTPServer: Sendable {
         var stopping = false
     }
 
-    private let name: String
     private let configuration: Configuration
     private let security: Security
     private let responder: any HTTPResponder
@@ -64,7 +63,6 @@ final class HTTPServer: Sendable {
         name: String, configuration: Configuration, security: Security, responder: any HTTPResponder,
         group: any EventLoopGroup, logger: Logger
     ) {
-        self.name = name
         self.configuration = configuration
         self.security = security
         self.responder = responder
@@ -108,9 +106,10 @@ final class HTTPServer: Sendable {
         } onCancel: {
             self.stop(listener, graceful: false)
         }
-        // The listener may also have closed on its own (a socket error): the connections are stopped then too.
-        let open = connections.withLock { Array($0.open.values) }
-        if !connections.withLock({ $0.stopping }) {
+        // The listener may also have closed on its own (a socket error): the connections are stopped then too, and
+        // the failure reported once they are closed.
+        let (open, stopRequested) = connections.withLock { (Array($0.open.values), $0.stopping) }
+        if !stopRequested {
             stop(listener, graceful: true)
         }
         await withTaskCancellationHandler {
@@ -119,6 +118,10 @@ final class HTTPServer: Sendable {
             }
         } onCancel: {
             for channel in open { channel.close(promise: nil) }
+        }
+        guard stopRequested else {
+            logger.error("the listening socket closed unexpectedly")
+            throw ListenerClosed()
         }
         logger.info("stopped")
     }
@@ -193,6 +196,11 @@ final class HTTPServer: Sendable {
             HTTPConnectionHandler(
                 responder: responder, timeouts: timeouts, discardLimit: configuration.discardLimit, logger: logger))
     }
+}
+
+/// The listening socket closed without a stop being asked for.
+struct ListenerClosed: Error, CustomStringConvertible {
+    var description: String { "the listening socket closed unexpectedly" }
 }
 
 /// A connection accepted while the server stops; it is closed.

@@ -137,8 +137,10 @@ public struct AdmissionHandler: Sendable {
         fileprivate var review: ParsedReview
         fileprivate var object: JSONValue
         fileprivate var injector: ProxyInjector
+        /// Nil until looked up.
         fileprivate var namespaceAnnotations: [String: String]?
         fileprivate var ownerReferences: [OwnerReference]?
+        /// `.none` until resolved; `.some(nil)` for a bare pod or an object that is not a pod.
         fileprivate var owner: ResolvedOwner??
     }
 
@@ -266,12 +268,7 @@ public struct AdmissionHandler: Sendable {
 
     /// Allowed, with the patch when there is one.
     private func answer(_ review: ParsedReview, patch: JSONPatch?) -> AdmissionOutcome {
-        var response: [String: JSONValue] = ["uid": .string(review.uid), "allowed": true]
-        if let patch {
-            response["patchType"] = "JSONPatch"
-            response["patch"] = .string(Data(JSONBytesWriter.write(patch)).base64EncodedString())
-        }
-        return envelope(review, response: response)
+        AdmissionOutcome(statusCode: 200, body: Self.allowed(review, patch: patch, warning: nil))
     }
 
     /// Allowed without a patch after an internal failure (see the type's documentation).
@@ -283,20 +280,34 @@ public struct AdmissionHandler: Sendable {
                 "uid": "\(review.uid)", "namespace": "\(review.namespace)", "kind": "\(review.kind)",
                 "stage": "\(stage)", "error": "\(error)",
             ])
-        return envelope(
-            review,
-            response: [
-                "uid": .string(review.uid), "allowed": true,
-                "warnings": [.string("linkerd-proxy-injector did not inject: \(stage) failed")],
-            ])
+        let warning = "linkerd-proxy-injector did not inject: \(stage) failed"
+        return AdmissionOutcome(statusCode: 200, body: Self.allowed(review, patch: nil, warning: warning))
     }
 
-    /// The AdmissionReview answer: the request's `apiVersion`, kind `AdmissionReview` and the response.
-    private func envelope(_ review: ParsedReview, response: [String: JSONValue]) -> AdmissionOutcome {
-        let document: JSONValue = [
-            "apiVersion": .string(review.apiVersion), "kind": "AdmissionReview", "response": .object(response),
-        ]
-        return AdmissionOutcome(statusCode: 200, body: Data(JSONBytesWriter.write(document)))
+    /// The AdmissionReview answer: the request's `apiVersion`, kind `AdmissionReview` and a response allowing the
+    /// object, with the patch (base64) and a warning when given. Written directly: it carries the patch, the
+    /// largest part of the answer, and this is the hot path.
+    private static func allowed(_ review: ParsedReview, patch: JSONPatch?, warning: String?) -> Data {
+        let patchBase64 = patch.map { Data(JSONBytesWriter.write($0)).base64EncodedData() }
+        var output: [UInt8] = []
+        output.reserveCapacity(192 + (patchBase64?.count ?? 0))
+        output.append(contentsOf: #"{"apiVersion":"#.utf8)
+        JSONBytesWriter.write(string: review.apiVersion, into: &output)
+        output.append(contentsOf: #","kind":"AdmissionReview","response":{"uid":"#.utf8)
+        JSONBytesWriter.write(string: review.uid, into: &output)
+        output.append(contentsOf: #","allowed":true"#.utf8)
+        if let patchBase64 {
+            output.append(contentsOf: #","patchType":"JSONPatch","patch":""#.utf8)
+            output.append(contentsOf: patchBase64)
+            output.append(UInt8(ascii: "\""))
+        }
+        if let warning {
+            output.append(contentsOf: #","warnings":["#.utf8)
+            JSONBytesWriter.write(string: warning, into: &output)
+            output.append(UInt8(ascii: "]"))
+        }
+        output.append(contentsOf: "}}".utf8)
+        return Data(output)
     }
 
     private static func ownerReferences(of object: JSONValue) -> [OwnerReference]? {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Measures the proxy injector webhook over HTTPS keep-alive: the webhook on one core (one event-loop thread,
+# pinned to CPU 0), `hey` on the other, POSTing a typical pod's AdmissionReview for DURATION seconds with
+# CONCURRENCY connections. Prints hey's summary (requests/s, latency distribution).
+set -euo pipefail
+cd "$(dirname "$0")"
+DURATION="${DURATION:-15}"
+CONCURRENCY="${CONCURRENCY:-8}"
+
+if ! command -v hey >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey
+fi
+swift build -c release --product WebhookLoad
+review="$(mktemp)"
+log="$(mktemp)"
+taskset -c 0 .build/release/WebhookLoad "$review" $((DURATION + 30)) >"$log" &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -f "$review" "$log"' EXIT
+for _ in $(seq 100); do
+    grep -q '^port ' "$log" && break
+    sleep 0.1
+done
+port="$(awk '/^port /{print $2}' "$log")"
+[ -n "$port" ] || { echo "the webhook did not start" >&2; cat "$log" >&2; exit 1; }
+# Warm up, then measure.
+taskset -c 1 hey -z 2s -c "$CONCURRENCY" -m POST -T application/json -D "$review" "https://127.0.0.1:$port/" >/dev/null
+taskset -c 1 hey -z "${DURATION}s" -c "$CONCURRENCY" -m POST -T application/json -D "$review" \
+    "https://127.0.0.1:$port/" | sed -n '/Summary/,/Status code distribution/p;/\[200\]/p;/Error/,$p'
