@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_FORMAT ?= swift-format
 
-.PHONY: help build deps test fmt lint generate bench demo clean
+.PHONY: help build deps test fmt lint generate bench bench-webhook demo clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -32,8 +32,11 @@ generate: ## Regenerate generated code (none yet: the protobuf contract arrives 
 bench: ## Run the benchmarks (release build, separate package in Benchmarks/)
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
 
-demo: ## Run the main job: a local API server with the controller runtime reconciling pods
-	$(SWIFT) run linkerd-dev-cluster --run-for 8
+bench-webhook: ## Load-test the proxy injector webhook with hey over HTTPS keep-alive (webhook pinned to one core)
+	Benchmarks/webhook-load.sh
+
+demo: ## Run the main job: linkerd-controller against a loopback API server, meshing, auditing and restarting pods
+	$(SWIFT) run linkerd-dev-cluster
 
 clean: ## Remove build products
 	rm -rf .build Benchmarks/.build

@@ -235,7 +235,8 @@ let package = Package(
         .executableTarget(
             name: "linkerd-dev-cluster",
             dependencies: [
-                "KubeTestServer", "KubeClient", "KubeRuntime", "LinkerdTestSupport",
+                "KubeTestServer", "KubeClient", "KubeModel", "LinkerdCLI", "LinkerdController", "LinkerdTestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
