@@ -51,8 +51,9 @@ struct LinkerdControllerCommand: AsyncParsableCommand {
     var autoRestartInterval: Int = 600
 
     func validate() throws {
-        guard autoRestartInterval > 0 else {
-            throw ValidationError("--auto-restart-interval must be a positive number of seconds")
+        // A week at most: longer would mean never, and keeps every duration computed from it far from overflow.
+        guard (1...604_800).contains(autoRestartInterval) else {
+            throw ValidationError("--auto-restart-interval must be between 1 and 604800 seconds (a week)")
         }
     }
 
@@ -84,9 +85,6 @@ struct LinkerdControllerCommand: AsyncParsableCommand {
         settings.trustRootsPath = trustRoots
         settings.tlsDirectory = tlsDirectory
         settings.minimumTLSVersion = minimumTLSVersion.tlsVersion
-        if let podName = ProcessInfo.processInfo.environment["POD_NAME"], !podName.isEmpty {
-            settings.identity = podName
-        }
         settings.audit.restartInterval = .seconds(autoRestartInterval)
 
         let controller = ProxyInjectorController(settings: settings, api: client, logger: logger)

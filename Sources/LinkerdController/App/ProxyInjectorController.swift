@@ -42,8 +42,9 @@ public struct ProxyInjectorController: Sendable {
         public var tlsDirectory: String = MountedCertificateWatcher.defaultDirectory
         /// TLS 1.3 unless configured otherwise (`--min-tls-version`).
         public var minimumTLSVersion: TLSVersion = .tlsv13
-        /// This replica's name in the leader-election Lease (`POD_NAME` in the cluster).
-        public var identity: String = ProcessInfo.processInfo.hostName
+        /// This replica's name in the leader-election Lease; nil means `POD_NAME` from the environment (the
+        /// manifests set it from `metadata.name`), else the host name.
+        public var identity: String?
         /// How often the self-managed certificate is checked.
         public var certificateRefreshInterval: Duration = .seconds(3600)
         /// How often a mounted certificate is checked for changes.
@@ -114,9 +115,16 @@ public struct ProxyInjectorController: Sendable {
             api: api,
             configuration: .init(
                 leaseName: "linkerd-proxy-injector", namespace: settings.controlPlaneNamespace,
-                identity: settings.identity),
+                identity: settings.identity ?? Self.defaultIdentity()),
             clock: clock, metricsFactory: metrics, logger: logger)
         leaderElected = LeaderElectedServices(elector: elector, services: [auditor])
+    }
+
+    private static func defaultIdentity() -> String {
+        if let podName = ProcessInfo.processInfo.environment["POD_NAME"], !podName.isEmpty {
+            return podName
+        }
+        return ProcessInfo.processInfo.hostName
     }
 
     /// Everything to run, in one `ServiceGroup` (the executable adds signal handling).
