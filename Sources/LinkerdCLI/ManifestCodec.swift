@@ -1,6 +1,7 @@
 import Foundation
 import KubeModel
 import LinkerdCore
+import LinkerdInject
 import Yams
 
 /// One input of a command: the text of a file, or of standard input.
@@ -101,7 +102,8 @@ public enum ManifestCodec {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        // Every JSONValue that came from YAML or JSON text is finite, so encoding cannot fail.
+        // Encoding fails only for a non-finite double. ``objects(in:)`` never returns one (JSON has none and YAML's
+        // are rejected) and the transforms add none; a caller that builds one gets `null` for the whole output.
         let data = (try? encoder.encode(document)) ?? Data("null".utf8)
         return String(decoding: data, as: UTF8.self) + "\n"
     }
@@ -112,71 +114,22 @@ public enum ManifestCodec {
         in source: ManifestSource
     ) throws(ManifestError) -> [(index: Int, value: JSONValue)] {
         var documents: [(index: Int, value: JSONValue)] = []
+        // One budget for the whole input, so that many documents cannot each expand to the bound.
+        var budget = YAMLConversion.maximumValues
         do {
             let parser = try Parser(yaml: source.text)
             while let root = try parser.nextRoot() {
-                documents.append((documents.count + 1, try json(from: root)))
+                documents.append((documents.count + 1, try YAMLConversion.json(from: root, budget: &budget)))
             }
         } catch let error as YamlError {
             throw ManifestError(
                 source: source.name, document: documents.count + 1, reason: "invalid YAML: \(describe(error))")
-        } catch let error as NodeError {
+        } catch let error as YAMLConversion.Failure {
             throw ManifestError(source: source.name, document: documents.count + 1, reason: error.description)
         } catch {
             throw ManifestError(source: source.name, document: documents.count + 1, reason: "\(error)")
         }
         return documents
-    }
-
-    /// A YAML node that has no JSON form.
-    private struct NodeError: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    private static func json(from node: Node) throws(NodeError) -> JSONValue {
-        switch node {
-        case .scalar(let scalar):
-            // `Tag.name` is internal to Yams; a tag's description is its resolved name.
-            switch Tag.Name(rawValue: node.tag.description) {
-            case .null:
-                return .null
-            case .bool:
-                return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
-            case .int:
-                if let integer = Int64.construct(from: scalar) { return .integer(integer) }
-                return node.float.map(JSONValue.double) ?? .string(scalar.string)
-            case .float:
-                return node.float.map(JSONValue.double) ?? .string(scalar.string)
-            default:
-                return .string(scalar.string)
-            }
-        case .mapping(let mapping):
-            var members: [String: JSONValue] = [:]
-            for (key, value) in mapping {
-                guard case .scalar(let keyScalar) = key else {
-                    throw NodeError(description: "a mapping key at \(location(key.mark)) is not a scalar")
-                }
-                guard members.updateValue(try json(from: value), forKey: keyScalar.string) == nil else {
-                    throw NodeError(
-                        description: "the key \(keyScalar.string.quoted) at \(location(key.mark)) appears twice")
-                }
-            }
-            return .object(members)
-        case .sequence(let sequence):
-            var elements: [JSONValue] = []
-            for element in sequence {
-                elements.append(try json(from: element))
-            }
-            return .array(elements)
-        case .alias:
-            // The composer replaces each alias with the node it names, so an alias node is never read.
-            throw NodeError(description: "an unresolved alias at \(location(node.mark))")
-        }
-    }
-
-    private static func location(_ mark: Mark?) -> String {
-        guard let mark else { return "an unknown position" }
-        return "line \(mark.line), column \(mark.column)"
     }
 
     /// One line: the problem, where it is, and the context libyaml gives (Yams' own description adds the input).

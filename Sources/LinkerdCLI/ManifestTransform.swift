@@ -67,9 +67,11 @@ public enum ManifestTransform {
     ///   ``ProxyInjector`` with origin `.cli` patches it (and `linkerd.io/inject: ingress` first with `ingress`).
     ///   Objects the injector would skip (host network, already injected, `linkerd.io/inject: disabled`, ...) are
     ///   left unchanged; control-plane components (label `linkerd.io/control-plane-component`) are an error
-    ///   without `manual`, as upstream.
+    ///   without `manual`, as upstream, and injected with it.
     /// - Namespaces: `linkerd.io/inject: enabled` (or `ingress`) and the flag annotations, which their pods inherit.
-    /// - Services: `config.linkerd.io/opaque-ports` when `--opaque-ports` is given; nothing else applies.
+    /// - Services: `config.linkerd.io/opaque-ports`: the `--opaque-ports` value when given; else, with `manual`, the
+    ///   default opaque ports the Service names, as the webhook computes them (unless the Service has the
+    ///   annotation); nothing else applies.
     public static func inject(
         _ sources: [ManifestSource], settings: InjectSettings, format: OutputFormat
     ) -> CommandOutcome {
@@ -157,72 +159,85 @@ public enum ManifestTransform {
 
     // MARK: - Inject
 
-    /// The kinds that carry a pod, and the path to the metadata of the pod (template) in each.
-    static let podMetadataPaths: [String: [String]] = [
-        "Pod": ["metadata"],
-        "Deployment": ["spec", "template", "metadata"],
-        "ReplicaSet": ["spec", "template", "metadata"],
-        "ReplicationController": ["spec", "template", "metadata"],
-        "StatefulSet": ["spec", "template", "metadata"],
-        "DaemonSet": ["spec", "template", "metadata"],
-        "Job": ["spec", "template", "metadata"],
-        "CronJob": ["spec", "jobTemplate", "spec", "template", "metadata"],
-    ]
-
     private static func inject(
         _ object: JSONValue, settings: InjectSettings, injector: ProxyInjector
     ) -> ObjectOutcome {
         let kind = object["kind"]?.stringValue ?? ""
         let label = label(of: object)
-        let injectValue = settings.ingress ? MeshKeys.injectIngress : MeshKeys.injectEnabled
         func unchanged(_ reason: String) -> ObjectOutcome {
             ObjectOutcome(object: object, messages: ["\(label) skipped: \(reason)"])
+        }
+        func failed(_ reason: String, messages: [String] = []) -> ObjectOutcome {
+            ObjectOutcome(object: object, messages: messages, failures: ["\(label): \(reason)"])
         }
         func annotated(_ annotations: [String: String], at path: [String], verb: String) -> ObjectOutcome {
             do throws(ObjectShapeError) {
                 let changed = try adding(annotations, atMetadata: path, of: object)
                 return ObjectOutcome(object: changed, messages: ["\(label) \(verb)"])
             } catch {
-                return ObjectOutcome(object: object, messages: [], failures: ["\(label): \(error.description)"])
+                return failed(error.description)
             }
         }
+        /// The annotation ``ProxyInjector/annotateForInjection(_:kind:annotations:)`` asks for, for the webhook.
+        func annotatedForInjection(at path: [String], verb: String) -> ObjectOutcome {
+            guard
+                let patch = ProxyInjector.annotateForInjection(
+                    object, kind: kind, annotations: webhookAnnotations(for: settings))
+            else {
+                // Nothing to add, or metadata that is not a mapping: `adding` says which.
+                return annotated(webhookAnnotations(for: settings), at: path, verb: verb)
+            }
+            do throws(JSONPatchError) {
+                return ObjectOutcome(object: try patch.apply(to: object), messages: ["\(label) \(verb)"])
+            } catch {
+                return failed("the annotation patch does not apply: \(error.description)")
+            }
+        }
+        let namespace = object.value(atPath: "metadata.namespace")?.stringValue ?? ""
 
         switch kind {
         case "Namespace":
-            var annotations = settings.annotations
-            annotations[MeshKeys.inject] = injectValue
-            return annotated(annotations, at: ["metadata"], verb: "annotated")
+            return annotatedForInjection(at: ["metadata"], verb: "annotated")
         case "Service":
-            guard let ports = settings.annotations[MeshKeys.opaquePorts] else {
-                return unchanged("only --opaque-ports applies to services")
+            if let ports = settings.annotations[MeshKeys.opaquePorts] {
+                return annotated([MeshKeys.opaquePorts: ports], at: ["metadata"], verb: "annotated")
             }
-            return annotated([MeshKeys.opaquePorts: ports], at: ["metadata"], verb: "annotated")
+            guard settings.manual else { return unchanged("only --opaque-ports applies to services") }
+            // As the webhook does for Services (§2.3 step 7): the default opaque ports the Service names.
+            let result = injector.inject(
+                InjectionRequest(object: object, kind: kind, namespace: namespace, origin: .cli))
+            guard let patch = result.patch else {
+                return unchanged("it has config.linkerd.io/opaque-ports already or names no default opaque port")
+            }
+            do throws(JSONPatchError) {
+                return ObjectOutcome(object: try patch.apply(to: object), messages: ["\(label) annotated"])
+            } catch {
+                return failed("the opaque-ports patch does not apply: \(error.description)")
+            }
         default:
             break
         }
-        guard let path = podMetadataPaths[kind] else {
+        guard let tokens = PodLocation.tokens(forKind: kind) else {
             return unchanged(SkipReason.unsupportedResource.text)
         }
-        guard path.count == 1 || object.value(atPath: path.dropLast().joined(separator: "."))?.objectValue != nil
-        else {
-            return unchanged("it has no pod template (\(path.dropLast().joined(separator: ".")))")
+        let path = tokens + ["metadata"]
+        guard tokens.isEmpty || object.value(atPath: tokens.joined(separator: "."))?.objectValue != nil else {
+            return unchanged("it has no pod template (\(tokens.joined(separator: ".")))")
         }
-        let request = InjectionRequest(
-            object: object, kind: kind, namespace: object.value(atPath: "metadata.namespace")?.stringValue ?? "",
-            origin: .cli)
+        let request = InjectionRequest(object: object, kind: kind, namespace: namespace, origin: .cli)
         let warnings = { (report: InjectionReport) in report.warnings.map { "warning: \(label): \($0)" } }
 
         guard settings.manual else {
-            if isControlPlaneComponent(object, podMetadata: path) {
+            // Upstream refuses to annotate control-plane pods for the webhook, which never injects them; `--manual`
+            // injects them (§2.8).
+            if ProxyInjector.isControlPlaneComponent(object, kind: kind) {
                 return ObjectOutcome(
                     object: object, messages: [],
                     failures: ["\(label) is a control-plane component: inject it with --manual"])
             }
             let report = injector.report(request)
             guard report.injectable else { return unchanged(report.skipReasonText) }
-            var annotations = settings.annotations
-            annotations[MeshKeys.inject] = injectValue
-            return annotated(annotations, at: path, verb: "injected")
+            return annotatedForInjection(at: path, verb: "injected")
         }
 
         var annotations = settings.annotations
@@ -233,7 +248,7 @@ public enum ManifestTransform {
         do throws(ObjectShapeError) {
             configured = try adding(annotations, atMetadata: path, of: object)
         } catch {
-            return ObjectOutcome(object: object, messages: [], failures: ["\(label): \(error.description)"])
+            return failed(error.description)
         }
         var configuredRequest = request
         configuredRequest.object = configured
@@ -250,18 +265,16 @@ public enum ManifestTransform {
             let injected = try patch.apply(to: configured)
             return ObjectOutcome(object: injected, messages: warnings(result.report) + ["\(label) injected"])
         } catch {
-            return ObjectOutcome(
-                object: object, messages: warnings(result.report),
-                failures: ["\(label): the injection patch does not apply: \(error.description)"])
+            return failed(
+                "the injection patch does not apply: \(error.description)", messages: warnings(result.report))
         }
     }
 
-    /// Upstream refuses to annotate control-plane pods for the webhook, which never injects them.
-    private static func isControlPlaneComponent(_ object: JSONValue, podMetadata path: [String]) -> Bool {
-        let labelPaths = [["metadata", "labels"], path + ["labels"]]
-        return labelPaths.contains { labels in
-            object.value(atPath: labels.joined(separator: "."))?[MeshKeys.controlPlaneComponentLabel] != nil
-        }
+    /// The annotations `linkerd inject` without `--manual` adds: the flags' and `linkerd.io/inject`.
+    private static func webhookAnnotations(for settings: InjectSettings) -> [String: String] {
+        var annotations = settings.annotations
+        annotations[MeshKeys.inject] = settings.ingress ? MeshKeys.injectIngress : MeshKeys.injectEnabled
+        return annotations
     }
 
     // MARK: - Object editing

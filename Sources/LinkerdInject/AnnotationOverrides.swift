@@ -24,6 +24,21 @@ struct PodConfiguration {
     var warnings: [AnnotationWarning]
 }
 
+/// The one check of proxy annotation values, shared by the webhook and `linkerd inject`'s flags so that both
+/// accept the same values.
+public enum ProxyAnnotations {
+    /// The warnings the injector would give for `annotations` on a pod, as if the pod set them itself: every
+    /// value it would ignore, with the reason. Container port names in `config.linkerd.io/opaque-ports` are only
+    /// checked for their form, since there is no pod to resolve them against.
+    public static func validate(
+        _ annotations: [String: String], mesh: MeshConfiguration = .defaults
+    ) -> [AnnotationWarning] {
+        AnnotationCatalogue.configuration(
+            mesh: mesh, effective: annotations, podOnly: annotations, namespace: [:], namedPorts: nil
+        ).warnings
+    }
+}
+
 /// The annotation catalogue: which keys exist, which a pod inherits from its namespace, and how each is parsed.
 enum AnnotationCatalogue {
     /// The keys a pod inherits from its namespace when it does not set them (the "Inh" column of §2.5), in the
@@ -62,10 +77,11 @@ enum AnnotationCatalogue {
     ///   - effective: the pod's annotations, plus those inherited from the namespace and those the injector adds.
     ///   - podOnly: the pod's own annotations, for the keys that are not inherited.
     ///   - namespace: the namespace's annotations, for `proxy-additional-env`.
-    ///   - namedPorts: container port names and numbers, to resolve named opaque ports.
+    ///   - namedPorts: container port names and numbers, to resolve named opaque ports; nil when there is no pod
+    ///     (``validate(_:mesh:)``), so that port names are only checked for their form.
     static func configuration(
         mesh: MeshConfiguration, effective: [String: String], podOnly: [String: String],
-        namespace: [String: String], namedPorts: [(name: String?, port: UInt16)]
+        namespace: [String: String], namedPorts: [(name: String?, port: UInt16)]?
     ) -> PodConfiguration {
         var reader = AnnotationReader(annotations: effective)
         var pod = AnnotationReader(annotations: podOnly)
@@ -87,14 +103,13 @@ enum AnnotationCatalogue {
         let opaquePorts =
             reader.opaquePorts(MeshKeys.opaquePorts, namedPorts: namedPorts) ?? proxy.opaquePorts.description
 
-        proxy.resources.cpu.request = reader.quantity(MeshKeys.proxyCPURequest) ?? proxy.resources.cpu.request
-        proxy.resources.cpu.limit = reader.quantity(MeshKeys.proxyCPULimit) ?? proxy.resources.cpu.limit
-        proxy.resources.memory.request = reader.quantity(MeshKeys.proxyMemoryRequest) ?? proxy.resources.memory.request
-        proxy.resources.memory.limit = reader.quantity(MeshKeys.proxyMemoryLimit) ?? proxy.resources.memory.limit
-        proxy.resources.ephemeralStorage.request =
-            reader.quantity(MeshKeys.proxyEphemeralStorageRequest) ?? proxy.resources.ephemeralStorage.request
-        proxy.resources.ephemeralStorage.limit =
-            reader.quantity(MeshKeys.proxyEphemeralStorageLimit) ?? proxy.resources.ephemeralStorage.limit
+        proxy.resources.cpu = reader.resource(
+            MeshKeys.proxyCPURequest, MeshKeys.proxyCPULimit, default: proxy.resources.cpu)
+        proxy.resources.memory = reader.resource(
+            MeshKeys.proxyMemoryRequest, MeshKeys.proxyMemoryLimit, default: proxy.resources.memory)
+        proxy.resources.ephemeralStorage = reader.resource(
+            MeshKeys.proxyEphemeralStorageRequest, MeshKeys.proxyEphemeralStorageLimit,
+            default: proxy.resources.ephemeralStorage)
         let coresMaxRatio = pod.ratio(MeshKeys.proxyCPURatioLimit)
 
         proxy.uid = reader.integer(MeshKeys.proxyUID, in: 0...Int64(UInt32.max)) ?? proxy.uid
@@ -304,14 +319,44 @@ struct AnnotationReader {
         }
     }
 
+    /// A quantity that is not negative (Kubernetes rejects a pod with a negative request or limit).
     mutating func quantity(_ key: String) -> Quantity? {
         guard let value = raw(key) else { return nil }
         do throws(ParseError) {
-            return try Quantity(parsing: value)
+            let quantity = try Quantity(parsing: value)
+            guard quantity.milliValue >= 0 else {
+                warn(key, "expected a quantity that is not negative")
+                return nil
+            }
+            return quantity
         } catch {
             warn(key, error.reason)
             return nil
         }
+    }
+
+    /// The request and limit of one resource, the annotations over `default`. Kubernetes rejects a pod whose
+    /// request is greater than its limit, so an annotation that would make it so is ignored: the request's first
+    /// (the limit then still applies), then the limit's.
+    mutating func resource(
+        _ requestKey: String, _ limitKey: String, default constraint: MeshConfiguration.ResourceConstraint
+    ) -> MeshConfiguration.ResourceConstraint {
+        let requested = quantity(requestKey)
+        var limit = quantity(limitKey)
+        var request = requested ?? constraint.request
+        func exceeds(_ request: Quantity?, _ limit: Quantity?) -> Bool {
+            guard let request, let limit else { return false }
+            return request.milliValue > limit.milliValue
+        }
+        if exceeds(request, limit ?? constraint.limit), requested != nil {
+            warn(requestKey, "the request is greater than the limit \((limit ?? constraint.limit)?.description ?? "")")
+            request = constraint.request
+        }
+        if exceeds(request, limit) {
+            warn(limitKey, "the limit is less than the request \(request?.description ?? "")")
+            limit = nil
+        }
+        return MeshConfiguration.ResourceConstraint(request: request, limit: limit ?? constraint.limit)
     }
 
     /// A Go duration that is not negative.
@@ -341,25 +386,34 @@ struct AnnotationReader {
     }
 
     /// Ports, ranges and container port names, separated by commas; names resolve to the numbers of the container
-    /// ports so named (an unknown name is warned about and dropped).
+    /// ports so named (an unknown name is warned about and dropped). Without `namedPorts` (no pod to resolve them
+    /// against), any valid port name is accepted and dropped.
     mutating func opaquePorts(
-        _ key: String, namedPorts: [(name: String?, port: UInt16)]
+        _ key: String, namedPorts: [(name: String?, port: UInt16)]?
     ) -> String? {
         guard let value = annotations[key] else { return nil }
         var entries: [String] = []
+        var seen: Set<String> = []  // a hostile value may repeat a name many times: no quadratic search
         var unknown: [String] = []
         for rawEntry in value.split(separator: ",", omittingEmptySubsequences: true) {
             let entry = rawEntry.trimmingWhitespace
             guard !entry.isEmpty else { continue }
             if let range = try? PortRange(parsing: entry) {
                 entries.append(range.description)
+                seen.insert(range.description)
+                continue
+            }
+            guard let namedPorts else {
+                if !Self.isPortName(entry) {
+                    unknown.append(entry)
+                }
                 continue
             }
             let numbers = namedPorts.filter { $0.name == entry }.map(\.port)
             if numbers.isEmpty {
                 unknown.append(entry)
             }
-            for number in numbers where !entries.contains(String(number)) {
+            for number in numbers where seen.insert(String(number)).inserted {
                 entries.append(String(number))
             }
         }
@@ -367,23 +421,53 @@ struct AnnotationReader {
             // At most a few names, each cut short, so a hostile value cannot make the warning huge.
             let shown = unknown.prefix(5).map { $0.quotedForMessage(limit: 40) }.joined(separator: ", ")
             let more = unknown.count > 5 ? " and \(unknown.count - 5) more" : ""
-            warn(key, "no port range or container port is named \(shown)\(more)")
+            let what =
+                namedPorts == nil
+                ? "not a port, a port range or a port name" : "no port range or container port is named"
+            warn(key, "\(what): \(shown)\(more)")
         }
         return entries.joined(separator: ",")
     }
 
-    /// A JSON list of `EnvVar` objects, each with a non-empty string `name`; anything else ignores the whole value.
+    /// A container port name (an IANA service name): 1 to 15 lowercase letters, digits and single inner hyphens,
+    /// with at least one letter.
+    static func isPortName(_ name: String) -> Bool {
+        let scalars = Array(name.unicodeScalars)
+        let allowed = scalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+        return (1...15).contains(scalars.count) && allowed && scalars.contains { ("a"..."z").contains($0) }
+            && scalars.first != "-" && scalars.last != "-" && !name.contains("--")
+    }
+
+    /// A JSON list of `EnvVar` objects that Kubernetes accepts: a `name` of printable ASCII without `=`, and a
+    /// string `value` or a `valueFrom` object but not both. Anything else ignores the whole value, so injection
+    /// never makes a pod invalid.
     mutating func environment(_ key: String) -> [JSONValue]? {
         guard let value = raw(key) else { return nil }
         guard let parsed = try? JSONValue(json: Data(value.utf8)), case .array(let entries) = parsed else {
             warn(key, "expected a JSON list of environment variables such as [{\"name\":\"A\",\"value\":\"1\"}]")
             return nil
         }
-        for entry in entries {
-            guard case .string(let name)? = entry["name"], !name.isEmpty else {
-                warn(key, "every environment variable must be an object with a non-empty string \"name\"")
+        for (index, entry) in entries.enumerated() {
+            let position = "environment variable \(index + 1)"
+            guard case .string(let name)? = entry["name"], !name.isEmpty,
+                name.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) && $0 != "=" })
+            else {
+                warn(
+                    key,
+                    "\(position) must be an object with a \"name\" of printable ASCII characters other than '='")
                 return nil
             }
+            switch (entry["value"], entry["valueFrom"]) {
+            case (nil, nil), (.string?, nil), (nil, .object?):
+                continue
+            case (.some, .some):
+                warn(key, "\(position) (\(name.quotedForMessage(limit: 40))) has both \"value\" and \"valueFrom\"")
+            case (.some, nil):
+                warn(key, "\(position) (\(name.quotedForMessage(limit: 40))) has a \"value\" that is not a string")
+            case (nil, .some):
+                warn(key, "\(position) (\(name.quotedForMessage(limit: 40))) has a \"valueFrom\" that is not an object")
+            }
+            return nil
         }
         return entries
     }

@@ -2,9 +2,9 @@ import KubeModel
 
 /// Where an object of a given kind keeps its pod: the whole object for a Pod, `spec.template` for the workload
 /// kinds, `spec.jobTemplate.spec.template` for a CronJob.
-enum PodLocation {
+public enum PodLocation {
     /// The object keys leading to the pod (template); nil for kinds without one.
-    static func tokens(forKind kind: String) -> [String]? {
+    public static func tokens(forKind kind: String) -> [String]? {
         switch kind.lowercased() {
         case "pod":
             []

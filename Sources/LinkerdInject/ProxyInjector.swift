@@ -21,21 +21,20 @@ public struct ProxyInjector: Sendable {
     }
 
     /// The full decision and patch: the proxy patch for injectable pods and pod templates, else the opaque-ports
-    /// annotation patch (Pods, Services), else nil. Namespaces (CLI only) get `linkerd.io/inject: enabled`.
+    /// annotation patch (Pods, Services), else nil.
+    ///
+    /// Control-plane components are injected like any pod: the webhook's object selector keeps them away, and
+    /// `linkerd inject --manual` (origin `.cli`) may inject them (§2.8); only `linkerd inject` without `--manual`
+    /// refuses them, through ``isControlPlaneComponent(_:kind:)``.
     public func inject(_ request: InjectionRequest) -> InjectionResult {
         let analysis = analyze(request)
         let report = analysis.report
         let kind = request.kind.lowercased()
-        if kind == "namespace", request.origin == .cli, report.injectable {
-            let patch = Self.annotationPatch(
-                object: request.object, tokens: [], annotations: [MeshKeys.inject: MeshKeys.injectEnabled])
-            return InjectionResult(report: report, patch: patch)
-        }
         if report.injectable, let pod = analysis.pod, let config = analysis.config {
             return InjectionResult(
                 report: report, patch: proxyPatch(request, pod: pod, analysis: analysis, config: config))
         }
-        guard !report.skipReasons.contains(.controlPlaneComponent), kind == "pod" || kind == "service" else {
+        guard kind == "pod" || kind == "service" else {
             return InjectionResult(report: report, patch: nil)
         }
         return InjectionResult(report: report, patch: opaquePortsPatch(request, pod: analysis.pod))
@@ -59,10 +58,20 @@ public struct ProxyInjector: Sendable {
         if kind.lowercased() == "namespace" {
             return annotationPatch(object: object, tokens: [], annotations: wanted)
         }
-        guard let tokens = PodLocation.tokens(forKind: kind), let pod = PodView(object: object, tokens: tokens),
-            !isControlPlaneComponent(object, pod: pod)
+        guard let tokens = PodLocation.tokens(forKind: kind), PodView(object: object, tokens: tokens) != nil,
+            !isControlPlaneComponent(object, kind: kind)
         else { return nil }
         return annotationPatch(object: object, tokens: tokens, annotations: wanted)
+    }
+
+    /// Whether the object or its pod template is labelled `linkerd.io/control-plane-component`: such objects are
+    /// refused by `linkerd inject` without `--manual` and left alone by ``Uninjector``.
+    public static func isControlPlaneComponent(_ object: JSONValue, kind: String) -> Bool {
+        if object["metadata"]?["labels"]?[MeshKeys.controlPlaneComponentLabel] != nil {
+            return true
+        }
+        guard let tokens = PodLocation.tokens(forKind: kind) else { return false }
+        return object.value(atTokens: tokens + ["metadata", "labels", MeshKeys.controlPlaneComponentLabel]) != nil
     }
 
     // MARK: - Decision
@@ -85,12 +94,7 @@ public struct ProxyInjector: Sendable {
         let isCLI = request.origin == .cli
         guard let tokens = PodLocation.tokens(forKind: request.kind), let pod = PodView(object: object, tokens: tokens)
         else {
-            if !(isCLI && request.kind.lowercased() == "namespace") {
-                report.skipReasons.append(.unsupportedResource)
-            }
-            if isCLI, Self.isControlPlaneComponent(object, pod: nil) {
-                report.skipReasons.append(.controlPlaneComponent)
-            }
+            report.skipReasons.append(.unsupportedResource)
             return Analysis(report: report)
         }
 
@@ -116,9 +120,6 @@ public struct ProxyInjector: Sendable {
         {
             report.skipReasons.append(.disabledAutomountServiceAccountToken)
         }
-        if isCLI, Self.isControlPlaneComponent(object, pod: pod) {
-            report.skipReasons.append(.controlPlaneComponent)
-        }
 
         var added = inherited
         added[MeshKeys.createdBy] =
@@ -126,8 +127,7 @@ public struct ProxyInjector: Sendable {
         // Without an opaque-ports annotation of its own or from the namespace, the pod gets the default opaque
         // ports it actually exposes.
         if pod.annotations[MeshKeys.opaquePorts] == nil, inherited[MeshKeys.opaquePorts] == nil {
-            let exposed = Set(pod.containerPorts(includingInitContainers: true).map(\.port))
-            let ports = Self.defaultPorts(configuration.proxy.opaquePorts, among: exposed)
+            let ports = Self.defaultOpaquePorts(configuration.proxy.opaquePorts, pod: pod)
             if !ports.isEmpty {
                 added[MeshKeys.opaquePorts] = ports
             }
@@ -167,19 +167,34 @@ public struct ProxyInjector: Sendable {
         return (nil, "workload")
     }
 
-    /// Whether the object or its pod template is labelled `linkerd.io/control-plane-component`.
-    static func isControlPlaneComponent(_ object: JSONValue, pod: PodView?) -> Bool {
-        if object["metadata"]?["labels"]?[MeshKeys.controlPlaneComponentLabel] != nil {
-            return true
+    /// The default opaque ports a pod (template) exposes in its containers and init containers: the value the
+    /// injector gives `config.linkerd.io/opaque-ports` when neither the pod nor its namespace sets it.
+    static func defaultOpaquePorts(_ defaults: PortList, pod: PodView) -> String {
+        defaultPorts(defaults, among: Set(pod.containerPorts(includingInitContainers: true).map(\.port)))
+    }
+
+    /// The default opaque ports a Service names: a `port` without `targetPort`, or a numeric `targetPort`.
+    static func defaultOpaquePorts(_ defaults: PortList, service: JSONValue) -> String {
+        var named: Set<UInt16> = []
+        for entry in service["spec"]?["ports"]?.arrayValue ?? [] {
+            let number: JSONValue? =
+                switch entry["targetPort"] {
+                case nil, .null?: entry["port"]
+                case let targetPort?: targetPort
+                }
+            if case .integer(let port)? = number, let port = UInt16(exactly: port) {
+                named.insert(port)
+            }
         }
-        return pod?.labels[MeshKeys.controlPlaneComponentLabel] != nil
+        return defaultPorts(defaults, among: named)
     }
 
     /// The ports of `defaults` that are in `present`, comma-separated in the order of `defaults`.
     static func defaultPorts(_ defaults: PortList, among present: Set<UInt16>) -> String {
         var ports: [UInt16] = []
+        var seen: Set<UInt16> = []
         for range in defaults.ranges {
-            for port in present.filter(range.contains).sorted() where !ports.contains(port) {
+            for port in present.filter(range.contains).sorted() where seen.insert(port).inserted {
                 ports.append(port)
             }
         }
@@ -197,11 +212,14 @@ public struct ProxyInjector: Sendable {
         annotations[MeshKeys.proxyVersion] = config.mesh.proxyVersion
         annotations[MeshKeys.trustRootSHA256] = configuration.trustRootSHA256
 
-        var labels = [
-            MeshKeys.controlPlaneNamespaceLabel: configuration.controlPlaneNamespace,
-            MeshKeys.workloadNamespaceLabel: request.namespace,
-        ]
-        if let owner = ownerLabel(request) {
+        var labels = [MeshKeys.controlPlaneNamespaceLabel: configuration.controlPlaneNamespace]
+        // Label values come from the input: one that is not a valid label value (an owner name of 64 to 253
+        // characters, a malformed namespace from a CLI manifest) would make Kubernetes reject the pod, so the label
+        // is left out instead; nothing reads these labels back to decide anything.
+        if Self.isValidLabelValue(request.namespace) {
+            labels[MeshKeys.workloadNamespaceLabel] = request.namespace
+        }
+        if let owner = ownerLabel(request), Self.isValidLabelValue(owner.name) {
             labels[MeshKeys.proxyOwnerLabelPrefix + owner.kind] = owner.name
         }
 
@@ -276,6 +294,18 @@ public struct ProxyInjector: Sendable {
         return (kind, name)
     }
 
+    /// Kubernetes' label value rule: empty, or at most 63 characters of `[A-Za-z0-9._-]` that begin and end with
+    /// an ASCII letter or digit.
+    static func isValidLabelValue(_ value: String) -> Bool {
+        let scalars = Array(value.unicodeScalars)
+        guard let first = scalars.first, let last = scalars.last else { return true }
+        func alphanumeric(_ scalar: Unicode.Scalar) -> Bool {
+            ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+        }
+        return scalars.count <= 63 && alphanumeric(first) && alphanumeric(last)
+            && scalars.allSatisfy { alphanumeric($0) || $0 == "-" || $0 == "_" || $0 == "." }
+    }
+
     /// The opaque-ports annotation for a skipped Pod or a Service (upstream `CreateOpaquePortsPatch`, §2.3 step 7):
     /// nil when the object has the annotation; else the namespace's value; else the default opaque ports the pod
     /// exposes, or (for a Service) that a `port` without `targetPort`, or a numeric `targetPort`, names.
@@ -288,21 +318,9 @@ public struct ProxyInjector: Sendable {
         if let inherited = request.namespaceAnnotations[MeshKeys.opaquePorts] {
             value = inherited
         } else if request.kind.lowercased() == "service" {
-            var named: Set<UInt16> = []
-            for entry in object["spec"]?["ports"]?.arrayValue ?? [] {
-                let number: JSONValue? =
-                    switch entry["targetPort"] {
-                    case nil, .null?: entry["port"]
-                    case let targetPort?: targetPort
-                    }
-                if case .integer(let port)? = number, let port = UInt16(exactly: port) {
-                    named.insert(port)
-                }
-            }
-            value = Self.defaultPorts(configuration.proxy.opaquePorts, among: named)
+            value = Self.defaultOpaquePorts(configuration.proxy.opaquePorts, service: object)
         } else if let pod {
-            let exposed = Set(pod.containerPorts(includingInitContainers: true).map(\.port))
-            value = Self.defaultPorts(configuration.proxy.opaquePorts, among: exposed)
+            value = Self.defaultOpaquePorts(configuration.proxy.opaquePorts, pod: pod)
         } else {
             return nil
         }

@@ -1,4 +1,5 @@
 import KubeModel
+import LinkerdCore
 
 /// Removes what injection added (control-plane.md §2.8); control-plane objects are left alone.
 ///
@@ -8,26 +9,39 @@ import KubeModel
 /// `linkerd.io` except `linkerd.io/inject: disabled`; `config.linkerd.io/*` annotations stay. The same annotation
 /// and label rule applies to the metadata of the workload itself and of a Namespace.
 ///
+/// The one `config.linkerd.io/*` annotation injection writes on its own is `config.linkerd.io/opaque-ports`: on a
+/// pod (template) without one, the default opaque ports its containers expose; on a Service, those its ports name.
+/// So that `uninject(inject(x)) == x`, that annotation is removed exactly when its value equals what injection
+/// computes for the object (with the given default opaque ports). A user who wrote that same value by hand loses
+/// it, which changes nothing: injection would add it again with the same meaning. Any other value stays.
+///
 /// Whether injection created `initContainers`, `volumes`, `annotations` or `labels` cannot be known from the
 /// object, so an array or map that this removal leaves empty is removed: to Kubernetes an empty list or map and an
 /// absent one are the same, and injection adds them when absent. Arrays and maps that were empty before are kept.
 public enum Uninjector {
     /// The object without the injection, and whether anything was removed.
-    public static func uninject(_ object: JSONValue) -> (object: JSONValue, changed: Bool) {
-        guard case .object = object, let kind = object["kind"]?.stringValue else { return (object, false) }
-        if object["metadata"]?["labels"]?[MeshKeys.controlPlaneComponentLabel] != nil {
-            return (object, false)
-        }
+    ///
+    /// - Parameter defaultOpaquePorts: the mesh's `proxy.opaquePorts`, which injection used.
+    public static func uninject(
+        _ object: JSONValue, defaultOpaquePorts: PortList = MeshConfiguration.defaults.proxy.opaquePorts
+    ) -> (object: JSONValue, changed: Bool) {
+        guard case .object = object, let kind = object["kind"]?.stringValue,
+            !ProxyInjector.isControlPlaneComponent(object, kind: kind)
+        else { return (object, false) }
         var result = object
         var changed = false
-        if kind.lowercased() == "namespace" {
+        switch kind.lowercased() {
+        case "namespace":
             changed = uninjectMetadata(of: &result)
             return (result, changed)
+        case "service":
+            let computed = ProxyInjector.defaultOpaquePorts(defaultOpaquePorts, service: object)
+            changed = removeOpaquePorts(ifEqualTo: computed, from: &result)
+            return (result, changed)
+        default:
+            break
         }
         guard let tokens = PodLocation.tokens(forKind: kind) else { return (object, false) }
-        if object.value(atTokens: tokens + ["metadata", "labels", MeshKeys.controlPlaneComponentLabel]) != nil {
-            return (object, false)
-        }
         result.modify(atTokens: tokens) { pod in
             if uninjectMetadata(of: &pod) { changed = true }
             pod.modify(atTokens: ["spec"]) { spec in
@@ -46,7 +60,31 @@ public enum Uninjector {
         if !tokens.isEmpty, uninjectMetadata(of: &result) {
             changed = true
         }
+        // Computed on the pod without the injected containers, as injection computed it before adding them.
+        if let pod = PodView(object: result, tokens: tokens) {
+            let computed = ProxyInjector.defaultOpaquePorts(defaultOpaquePorts, pod: pod)
+            result.modify(atTokens: tokens) { pod in
+                if removeOpaquePorts(ifEqualTo: computed, from: &pod) { changed = true }
+            }
+        }
         return (result, changed)
+    }
+
+    /// Removes `config.linkerd.io/opaque-ports` from the metadata of `object` when it is `computed` (never empty),
+    /// and the annotations when that empties them.
+    private static func removeOpaquePorts(ifEqualTo computed: String, from object: inout JSONValue) -> Bool {
+        guard !computed.isEmpty,
+            object["metadata"]?["annotations"]?[MeshKeys.opaquePorts] == .string(computed)
+        else { return false }
+        object.modify(atTokens: ["metadata", "annotations"]) { annotations in
+            annotations[MeshKeys.opaquePorts] = nil
+        }
+        object.modify(atTokens: ["metadata"]) { metadata in
+            if metadata["annotations"]?.objectValue?.isEmpty == true {
+                metadata["annotations"] = nil
+            }
+        }
+        return true
     }
 
     /// Removes the `linkerd.io*` annotations (but `linkerd.io/inject: disabled`) and labels of `object`.

@@ -15,8 +15,14 @@ enum ValuesDocument {
             throw MeshConfigurationError(keyPath: "", value: "", reason: "not YAML or JSON: \(error)")
         }
         guard let root else { return [:] }
-        var budget = maximumValues
-        switch try json(from: root, budget: &budget) {
+        var budget = YAMLConversion.maximumValues
+        let value: JSONValue
+        do throws(YAMLConversion.Failure) {
+            value = try YAMLConversion.json(from: root, budget: &budget)
+        } catch {
+            throw MeshConfigurationError(keyPath: "", value: "", reason: error.description)
+        }
+        switch value {
         case .object(let members):
             return members
         case .null:
@@ -26,19 +32,35 @@ enum ValuesDocument {
                 keyPath: "", value: "", reason: "the document is a \(other.typeName), expected a mapping of keys")
         }
     }
+}
 
-    /// The most values (scalars, mappings and sequences) a document may expand to. Aliases let a small document
-    /// name the same node many times; the bound keeps such a document from exhausting memory.
-    static let maximumValues = 1_000_000
+/// YAML to JSON for every reader of YAML documents (the values document, `linkerd inject` manifests), bounded so
+/// that aliases cannot expand a small document into an enormous value.
+public enum YAMLConversion {
+    /// Why a YAML node has no JSON value: a precise reason, with the line and column when known.
+    public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        public var description: String
 
-    /// The JSON form of a YAML node: scalars resolve as YAML's default schema types them (`null`, booleans,
-    /// integers, floats); every other scalar, timestamps included, stays the string it was written as.
-    private static func json(from node: Node, budget: inout Int) throws(MeshConfigurationError) -> JSONValue {
+        public init(_ description: String) {
+            self.description = description
+        }
+    }
+
+    /// The most values (scalars, mappings and sequences) one document may expand to. Aliases let a small document
+    /// name the same node many times; the bound keeps such a document from exhausting memory and time.
+    public static let maximumValues = 1_000_000
+
+    /// The JSON form of a composed YAML node, counting every value it expands to against `budget`.
+    ///
+    /// Scalars resolve as YAML's core schema types them: `null`, booleans, integers (exact in `Int64`; larger ones
+    /// become doubles), floats; every other scalar, quoted or a timestamp, stays the string it was written as.
+    ///
+    /// - Throws: ``Failure`` when the document expands to more than `budget` values, a number is not finite
+    ///   (`.inf`, `.nan`: JSON has no such numbers), a mapping key is not a scalar or appears twice.
+    public static func json(from node: Node, budget: inout Int) throws(Failure) -> JSONValue {
         budget -= 1
         guard budget >= 0 else {
-            throw MeshConfigurationError(
-                keyPath: "", value: "",
-                reason: "the document expands to more than \(maximumValues) values (through aliases?)")
+            throw Failure("the document expands to more than \(maximumValues) values (through aliases?)")
         }
         switch node {
         case .scalar(let scalar):
@@ -49,17 +71,23 @@ enum ValuesDocument {
             case .bool:
                 return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
             case .int:
-                if let integer = node.int { return .integer(Int64(integer)) }
-                return node.float.map(JSONValue.double) ?? .string(scalar.string)
+                if let integer = Int64.construct(from: scalar) { return .integer(integer) }
+                return try finite(node, scalar)
             case .float:
-                return node.float.map(JSONValue.double) ?? .string(scalar.string)
+                return try finite(node, scalar)
             default:
                 return .string(scalar.string)
             }
         case .mapping(let mapping):
             var members: [String: JSONValue] = [:]
             for (key, value) in mapping {
-                members[key.string ?? key.scalar?.string ?? "\(key)"] = try json(from: value, budget: &budget)
+                guard case .scalar(let keyScalar) = key else {
+                    throw Failure("a mapping key at \(location(key.mark)) is not a scalar")
+                }
+                guard members.updateValue(try json(from: value, budget: &budget), forKey: keyScalar.string) == nil
+                else {
+                    throw Failure("the key \(keyScalar.string.quoted) at \(location(key.mark)) appears twice")
+                }
             }
             return .object(members)
         case .sequence(let sequence):
@@ -69,9 +97,23 @@ enum ValuesDocument {
             }
             return .array(elements)
         case .alias:
-            // The composer replaces aliases with the nodes they name; an unresolved one carries no value.
-            return .null
+            // The composer replaces each alias with the node it names, so an alias node is never read.
+            throw Failure("an unresolved alias at \(location(node.mark))")
         }
+    }
+
+    private static func finite(_ node: Node, _ scalar: Node.Scalar) throws(Failure) -> JSONValue {
+        guard let number = node.float else { return .string(scalar.string) }
+        guard number.isFinite else {
+            throw Failure(
+                "the number \(scalar.string) at \(location(node.mark)) is not finite; JSON has no such numbers")
+        }
+        return .double(number)
+    }
+
+    private static func location(_ mark: Mark?) -> String {
+        guard let mark else { return "an unknown position" }
+        return "line \(mark.line), column \(mark.column)"
     }
 }
 

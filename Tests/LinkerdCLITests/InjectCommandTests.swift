@@ -158,12 +158,12 @@ struct InjectCommandTests {
     @Test(
         "Invalid flag values fail with the flag and the value named, and nothing on standard output",
         arguments: [
-            ("--proxy-uid", "abc"), ("--proxy-uid", "-1"), ("--proxy-gid", "-2"), ("--opaque-ports", "80,,90"),
+            ("--proxy-uid", "abc"), ("--proxy-uid", "-1"), ("--proxy-gid", "-2"), ("--opaque-ports", "80,9_x"),
             ("--opaque-ports", "HTTP"), ("--opaque-ports", "a-very-long-port-name"), ("--skip-inbound-ports", "70000"),
             ("--skip-outbound-ports", "90-80"), ("--skip-subnets", "10.0.0.0/33"), ("--proxy-cpu-request", "1x"),
             ("--proxy-memory-limit", "-5Mi"), ("--admin-port", "0"), ("--inbound-port", "4143-4144"),
             ("--outbound-port", "65536"), ("--control-port", "x"), ("--default-inbound-policy", "allow"),
-            ("--proxy-image", "a b"), ("--proxy-version", ""), ("--proxy-log-level", ""),
+            ("--proxy-image", " "), ("--proxy-version", ""), ("--proxy-log-level", ""),
         ])
     func invalidFlag(_ flag: String, _ value: String) {
         // A value that starts with "-" must be attached with "=", or it reads as an option.
@@ -178,7 +178,10 @@ struct InjectCommandTests {
     func inconsistentFlags() {
         let cpu = linkerd(["inject", "--proxy-cpu-request", "2", "--proxy-cpu-limit", "500m", "-"])
         #expect(cpu.exitCode == 64)
-        #expect(cpu.standardError.contains("--proxy-cpu-request: the request is greater than --proxy-cpu-limit 500m"))
+        #expect(
+            cpu.standardError.contains(
+                "invalid value \"2\" for --proxy-cpu-request: the request is greater than the limit 500m"),
+            "\(cpu.standardError)")
         let values = linkerd(["inject", "--values", Fixture.path("values.yaml"), "-"])
         #expect(values.exitCode == 64)
         #expect(values.standardError.contains("--values and --trust-anchors apply only with --manual"))
@@ -212,16 +215,8 @@ struct InjectCommandTests {
         let uninjected = linkerd(["uninject", "-"], standardInput: injected.standardOutput)
         #expect(uninjected.exitCode == 0, "\(uninjected.standardError)")
         let restored = try objects(uninjected.standardOutput)
-        // config.linkerd.io annotations survive uninject (§2.8), among them the opaque-ports annotation the injector
-        // adds to pods with a container port among the default opaque ports: here the StatefulSet's 5432.
-        let expected = original.map { object -> JSONValue in
-            guard object["kind"] == "List", var items = object["items"]?.arrayValue else { return object }
-            items[0] = annotating(items[0], with: [MeshKeys.opaquePorts: "5432"])
-            var list = object
-            list["items"] = .array(items)
-            return list
-        }
-        #expect(restored.map(withoutEmptyCollections) == expected.map(withoutEmptyCollections))
+        // Exactly the original: the opaque-ports annotation injection computed (the StatefulSet's 5432) goes too.
+        #expect(restored.map(withoutEmptyCollections) == original.map(withoutEmptyCollections))
         #expect(
             uninjected.standardError == """
                 namespace "emojivoto" uninjected
@@ -330,6 +325,63 @@ struct InjectCommandTests {
         #expect(
             outcome.standardError.contains(
                 "stdin: deployment \"linkerd-destination\" is a control-plane component: inject it with --manual"))
+
+        let manual = linkerd(["inject", "--manual", "-"], standardInput: input)
+        #expect(manual.exitCode == 0, "\(manual.standardError)")
+        let injected = try #require(try objects(manual.standardOutput).first)
+        #expect(containerNames(injected).contains(MeshKeys.proxyContainerName))
+        #expect(manual.standardError.hasSuffix("\ndeployment \"linkerd-destination\" injected\n"))
+        let uninjected = linkerd(["uninject", "-"], standardInput: manual.standardOutput)
+        #expect(try objects(uninjected.standardOutput) == [injected], "control-plane objects are left alone")
+    }
+
+    @Test("With --manual, Services get the default opaque ports they name; --opaque-ports wins")
+    func manualServices() throws {
+        let input = """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: db, namespace: shop}
+            spec: {ports: [{port: 5432}, {port: 80, targetPort: 8080}]}
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: web, namespace: shop}
+            spec: {ports: [{port: 80, targetPort: http}]}
+            """
+        let manual = linkerd(["inject", "--manual", "-"], standardInput: input)
+        #expect(manual.exitCode == 0, "\(manual.standardError)")
+        let output = try objects(manual.standardOutput)
+        #expect(output.first.flatMap(podAnnotations) == ["config.linkerd.io/opaque-ports": "5432"])
+        #expect(output.last == (try objects(input)).last)
+        #expect(
+            manual.standardError.hasSuffix(
+                """
+                service "db" annotated
+                service "web" skipped: it has config.linkerd.io/opaque-ports already or names no default opaque port
+
+                """))
+        let uninjected = linkerd(["uninject", "-"], standardInput: manual.standardOutput)
+        #expect(try objects(uninjected.standardOutput) == objects(input))
+
+        let flag = linkerd(["inject", "--manual", "--opaque-ports", "80", "-"], standardInput: input)
+        #expect(
+            try objects(flag.standardOutput).compactMap(podAnnotations).map { $0["config.linkerd.io/opaque-ports"] }
+                == ["80", "80"])
+        let plain = linkerd(["inject", "-"], standardInput: input)
+        #expect(try objects(plain.standardOutput) == objects(input), "without --manual, only the flag applies")
+    }
+
+    @Test("Flag values are checked by the injector's own rules: what the webhook accepts, the CLI accepts")
+    func flagsAgreeWithWebhook() throws {
+        for (flag, value) in [("--opaque-ports", "80,,90"), ("--opaque-ports", "mysql,3306"), ("--proxy-gid", "-1")] {
+            let outcome = linkerd(["inject", "\(flag)=\(value)", "-"], standardInput: Self.deployment)
+            #expect(outcome.exitCode == 0, "\(flag) \(value): \(outcome.standardError)")
+            #expect(ProxyAnnotations.validate([flagAnnotation(flag): value]).isEmpty)
+        }
+    }
+
+    private func flagAnnotation(_ flag: String) -> String {
+        "config.linkerd.io/" + flag.dropFirst(2)
     }
 
     @Test("Kinds the injector does not handle pass through unchanged")

@@ -119,4 +119,32 @@ struct ManifestCodecTests {
         #expect(error.document == document)
         #expect(error.description.contains(fragment), "\(error)")
     }
+
+    @Test("A nested alias bomb fails fast with an error naming the input and the document")
+    func aliasBomb() throws {
+        var yaml = "kind: ConfigMap\n---\nkind: ConfigMap\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1..<12 {
+            let previous = "*a\(level - 1)"
+            yaml += "a\(level): &a\(level) [\(Array(repeating: previous, count: 10).joined(separator: ", "))]\n"
+        }
+        let start = ContinuousClock.now
+        #expect {
+            try ManifestCodec.objects(in: ManifestSource(name: "bomb.yaml", text: yaml))
+        } throws: { error in
+            (error as? ManifestError)?.description
+                == "bomb.yaml: document 2: the document expands to more than 1000000 values (through aliases?)"
+        }
+        #expect(ContinuousClock.now - start < .seconds(30))
+    }
+
+    @Test("Non-finite numbers are refused, naming the document and the position", arguments: [".inf", "-.inf", ".nan"])
+    func nonFinite(_ number: String) throws {
+        #expect {
+            try ManifestCodec.objects(
+                in: ManifestSource(name: "in.yaml", text: "kind: A\n---\nkind: ConfigMap\nx: \(number)\n"))
+        } throws: { error in
+            (error as? ManifestError)?.description
+                == "in.yaml: document 2: the number \(number) at line 4, column 4 is not finite; JSON has no such numbers"
+        }
+    }
 }

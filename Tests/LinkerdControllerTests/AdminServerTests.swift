@@ -51,6 +51,38 @@ struct AdminServerTests {
         }
     }
 
+    @Test func connectionsBeyondTheLimitAreClosed() async throws {
+        let server = AdminServer(
+            configuration: .init(host: "127.0.0.1", port: 0, maximumConnections: 2),
+            registry: PrometheusCollectorRegistry(), isReady: { true }, logger: Logger(label: "test.admin"))
+        try await withRunning(server) { port in
+            let first = try await RawConnection(port: port)
+            let second = try await RawConnection(port: port)
+            for connection in [first, second] {
+                try await connection.send("GET /ping HTTP/1.1\r\nHost: admin\r\n\r\n")
+                try await eventually("a pong") { connection.received.contains("pong\n") }
+            }
+            let third = try await RawConnection(port: port)
+            // The server may close it before the request is written; either way nothing is answered.
+            try? await third.send("GET /ping HTTP/1.1\r\nHost: admin\r\n\r\n")
+            try await eventually("the third connection is closed") { third.closed }
+            #expect(third.received.isEmpty)
+            try await first.close()
+            // The slot frees once the server sees the close; until then new connections are refused.
+            try await eventually("a new connection is served") {
+                let next = try await RawConnection(port: port)
+                try? await next.send("GET /ping HTTP/1.1\r\nHost: admin\r\n\r\n")
+                try? await eventually("an answer or a close", timeout: .seconds(2)) {
+                    next.received.contains("pong\n") || next.closed
+                }
+                let served = next.received.contains("pong\n")
+                try? await next.close()
+                return served
+            }
+            try await second.close()
+        }
+    }
+
     @Test func bindFailureIsReported() async throws {
         let first = AdminServer(
             configuration: .init(host: "127.0.0.1", port: 0), registry: PrometheusCollectorRegistry(),
@@ -116,5 +148,50 @@ private func withRunning(_ server: AdminServer, _ body: (Int) async throws -> Vo
         }
         group.cancelAll()
         try await group.waitForAll()
+    }
+}
+
+/// A plain TCP connection that records what it receives and whether the peer closed it.
+final class RawConnection: Sendable {
+    private let channel: any Channel
+    private let inbound = Locked("")
+    private let isClosed = Locked(false)
+
+    init(port: Int) async throws {
+        let inbound = inbound
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Collector(text: inbound))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        let isClosed = isClosed
+        channel.closeFuture.whenComplete { _ in isClosed.withLock { $0 = true } }
+    }
+
+    var received: String { inbound.value }
+    var closed: Bool { isClosed.value }
+
+    func send(_ text: String) async throws {
+        try await channel.writeAndFlush(ByteBuffer(string: text)).get()
+    }
+
+    func close() async throws {
+        try await channel.close()
+    }
+
+    private final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let text: Locked<String>
+
+        init(text: Locked<String>) {
+            self.text = text
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let bytes = unwrapInboundIn(data)
+            text.withLock { $0 += String(buffer: bytes) }
+        }
     }
 }

@@ -142,17 +142,50 @@ struct CertificateAuthorityTests {
         for (name, secretData, expected) in cases {
             let now = name == "from the future" ? start.addingTimeInterval(-day) : start
             let assessment = authority.assess(secretData: secretData, now: now)
-            guard case .replace(let reason) = assessment else {
+            guard case .replace(let reason, _) = assessment else {
                 Issue.record("\(name): expected replacement, got \(assessment)")
                 continue
             }
             #expect(reason.description.contains(expected), "\(name): \(reason)")
             let replacement = try authority.resolve(assessment, now: now)
-            #expect(replacement.previousCACertificates.isEmpty, "\(name)")
+            // The old CA stays trusted when `ca.crt` still parses: other replicas may serve its leaf a while.
+            let kept: [Certificate] =
+                switch name {
+                case "no Secret", "garbage PEM": []
+                case "another namespace": [elsewhere.caCertificate]
+                default: [bundle.caCertificate]
+                }
+            #expect(replacement.previousCACertificates == kept, "\(name)")
+            #expect(replacement.caCertificate != bundle.caCertificate, "\(name)")
             guard case .current = authority.assess(secretData: try replacement.secretData, now: now) else {
                 Issue.record("\(name): the replacement should be current")
                 continue
             }
         }
+    }
+
+    @Test("a replacement keeps the old CAs that are unexpired, and only those")
+    func replacementKeepsUnexpiredAuthorities() throws {
+        let old = try authority.issue(now: start)
+        let older = try authority.issue(now: start.addingTimeInterval(-300 * day))  // Expires at start + 65 days.
+        var stale = old
+        stale.previousCACertificates = [older.caCertificate]
+        let otherLeafKey = try #require(try authority.issue(now: start).secretData["tls.key"])
+        let broken = try stale.secretData.merging(["tls.key": otherLeafKey]) { $1 }
+
+        let now = start.addingTimeInterval(30 * day)
+        let early = authority.assess(secretData: broken, now: now)
+        let replaced = try authority.resolve(early, now: now)
+        #expect(replaced.previousCACertificates == [old.caCertificate, older.caCertificate])
+        #expect(try replaced.caBundlePEM.hasSuffix(try stale.caBundlePEM), "ca.crt is the new CA, then the old ones")
+
+        let later = start.addingTimeInterval(100 * day)
+        let dropped = try authority.resolve(authority.assess(secretData: broken, now: later), now: later)
+        #expect(dropped.previousCACertificates == [old.caCertificate], "the expired CA is dropped")
+
+        // A `ca.crt` holding something that is not a CA keeps nothing.
+        let leafAsCA = try broken.merging(["ca.crt": Data(try old.certificatePEM.utf8).base64EncodedString()]) { $1 }
+        let cleared = try authority.resolve(authority.assess(secretData: leafAsCA, now: now), now: now)
+        #expect(cleared.previousCACertificates.isEmpty)
     }
 }

@@ -218,7 +218,52 @@ struct CertificateManagerTests {
         }
     }
 
+    @Test("run() looks again after retryInterval when a reconcile changed something, else after refreshInterval")
+    func runLoopRechecksAfterChanges() async throws {
+        try await withServerAndClient { server, client in
+            try seed(server, webhookConfiguration: true)
+            let clock = ManualClock()
+            let store = TLSCredentialStore()
+            var configuration = WebhookCertificateManager.Configuration(namespace: "linkerd")
+            configuration.retryInterval = .seconds(10)
+            configuration.refreshInterval = .seconds(3600)
+            let manager = WebhookCertificateManager(
+                api: client, store: store, configuration: configuration, clock: clock)
+
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await manager.run() }
+                try await eventually("the leaf served") { store.sslContext != nil }
+                try await clock.waitForSleepers(atLeast: 1)
+
+                // Another replica replaces the Secret: seen 10 s after a reconcile that wrote it.
+                let first = try replaceSecret(server, now: clock.now())
+                clock.advance(by: .seconds(10))
+                try await eventually("the replaced leaf served") { store.current?.leaf == first.leafCertificate }
+                try await clock.waitForSleepers(atLeast: 1)
+
+                // Having loaded it, the manager looks again 10 s later.
+                let second = try replaceSecret(server, now: clock.now())
+                clock.advance(by: .seconds(10))
+                try await eventually("the second replacement served") {
+                    store.current?.leaf == second.leafCertificate
+                }
+                group.cancelAll()
+                try await group.waitForAll()
+            }
+        }
+    }
+
     // MARK: - Helpers
+
+    /// Puts a new, valid Secret on the server, as another replica replacing it would; returns its material.
+    private func replaceSecret(_ server: KubeTestServer, now: Date) throws -> WebhookCertificateBundle {
+        let bundle = try WebhookCertificateAuthority(namespace: "linkerd").issue(now: now)
+        try server.put(
+            Secret(
+                metadata: ObjectMeta(name: Self.secretName, namespace: "linkerd"), type: "kubernetes.io/tls",
+                data: try bundle.secretData))
+        return bundle
+    }
 
     private func seed(_ server: KubeTestServer, webhookConfiguration: Bool) throws {
         try server.put(Namespace(metadata: ObjectMeta(name: "linkerd")))

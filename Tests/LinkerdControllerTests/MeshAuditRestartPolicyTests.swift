@@ -60,6 +60,19 @@ struct MeshAuditRestartPolicyTests {
             workload: .init(target: web, annotations: optIn, restartedAt: start.addingTimeInterval(-660)),
             expected: .restart),
         RestartCase(
+            name: "restartedAt set by hand to year 9999 counts as now",
+            workload: .init(
+                target: web, annotations: optIn, restartedAt: KubeTime.parse("9999-01-01T00:00:00Z")),
+            expected: .skip(.recentlyRestarted(until: start.addingTimeInterval(600)))),
+        RestartCase(
+            name: "restartedAt within one interval ahead is kept",
+            workload: .init(target: web, annotations: optIn, restartedAt: start.addingTimeInterval(300)),
+            expected: .skip(.recentlyRestarted(until: start.addingTimeInterval(900)))),
+        RestartCase(
+            name: "proxy in the template (linkerd inject --manual)",
+            workload: .init(target: web, annotations: optIn, templateHasProxy: true),
+            expected: .skip(.proxyInTemplate)),
+        RestartCase(
             name: "rollout in progress",
             workload: .init(target: web, annotations: optIn, rolloutInProgress: true),
             expected: .skip(.rolloutInProgress)),
@@ -120,6 +133,33 @@ struct MeshAuditRestartPolicyTests {
         #expect(policy.decide(workload, namespaceAnnotations: [:], now: clock.now()) == .restart)
     }
 
+    @Test("a huge interval and far dates decide without trapping")
+    func hugeInterval() {
+        var policy = RestartPolicy(controlPlaneNamespace: "linkerd", interval: .seconds(Int64.max / 2))
+        let workload = RestartPolicy.Workload(
+            target: web, annotations: optIn, restartedAt: KubeTime.parse("9999-01-01T00:00:00Z"))
+        guard case .skip(.recentlyRestarted) = policy.decide(workload, namespaceAnnotations: [:], now: Self.start)
+        else {
+            Issue.record("expected recentlyRestarted")
+            return
+        }
+        policy.noteRestart(of: web, at: Self.start)
+        #expect(policy.remembersRestart(of: web, now: Self.start) != nil)
+    }
+
+    @Test("only a proxy the webhook injected can be replaced by a restart")
+    func restartCanFix() {
+        let drift = MeshAudit.ProxyDrift(aspect: .proxyVersion, running: "edge-1", expected: "edge-2")
+        #expect(RestartPolicy.restartCanFix(.proxyMissing, podAnnotations: [:]))
+        #expect(
+            RestartPolicy.restartCanFix(
+                .proxyOutdated([drift]), podAnnotations: [MeshKeys.createdBy: "linkerd/proxy-injector edge-1"]))
+        #expect(
+            !RestartPolicy.restartCanFix(
+                .proxyOutdated([drift]), podAnnotations: [MeshKeys.createdBy: "linkerd/cli edge-1"]))
+        #expect(!RestartPolicy.restartCanFix(.proxyOutdated([drift]), podAnnotations: [:]))
+    }
+
     @Test("reads annotations, restartedAt and the rollout state from workload objects")
     func workloadFromObject() throws {
         let deployment: JSONValue = [
@@ -140,6 +180,12 @@ struct MeshAuditRestartPolicyTests {
         #expect(settled.annotations == optIn)
         #expect(settled.restartedAt == Date(timeIntervalSince1970: 1_699_999_800))
         #expect(!settled.rolloutInProgress)
+        #expect(!settled.templateHasProxy)
+        for field in ["containers", "initContainers"] {
+            var manual = deployment
+            manual["spec"]?["template"]?["spec"] = [field: [["name": "linkerd-proxy"]]]
+            #expect(RestartPolicy.Workload(kind: .deployment, object: manual).templateHasProxy, "\(field)")
+        }
 
         var newGeneration = deployment
         newGeneration["metadata"]?["generation"] = 4

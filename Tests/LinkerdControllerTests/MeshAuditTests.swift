@@ -6,7 +6,8 @@ import Testing
 
 /// A pod for the audit tables: `app` container, optionally the proxy (as a container or a native sidecar).
 private func auditPod(
-    namespace: String = "app", annotations: [String: String] = [:], proxy: ProxyPlacement = .none,
+    namespace: String = "app", annotations: [String: String] = [:], labels: [String: String] = [:],
+    proxy: ProxyPlacement = .none,
     hostNetwork: Bool? = nil, phase: String? = nil, deleting: Bool = false, extraContainer: String? = nil
 ) -> Pod {
     var containers = [Container(name: "app", image: "app:1")]
@@ -21,7 +22,7 @@ private func auditPod(
     }
     if let extraContainer { containers.append(Container(name: extraContainer, image: "other:1")) }
     var pod = Pod(
-        metadata: ObjectMeta(name: "web-1", namespace: namespace, annotations: annotations),
+        metadata: ObjectMeta(name: "web-1", namespace: namespace, labels: labels, annotations: annotations),
         spec: PodSpec(containers: containers, initContainers: initContainers, hostNetwork: hostNetwork),
         status: phase.map { PodStatus(phase: $0) })
     if deleting { pod.metadata.deletionTimestamp = "2024-05-01T12:00:00Z" }
@@ -49,6 +50,7 @@ struct AuditCase: Sendable, CustomTestStringConvertible {
     var name: String
     var pod: Pod
     var namespaceAnnotations: [String: String] = [:]
+    var namespaceLabels: [String: String] = [:]
     var expected: MeshAudit.Verdict
 
     var testDescription: String { name }
@@ -124,6 +126,28 @@ struct MeshAuditTests {
             name: "control-plane namespace", pod: auditPod(namespace: "linkerd"),
             namespaceAnnotations: enabled, expected: .exempt(.controlPlane)),
         AuditCase(
+            name: "namespace with admission webhooks disabled", pod: auditPod(), namespaceAnnotations: enabled,
+            namespaceLabels: ["config.linkerd.io/admission-webhooks": "disabled"],
+            expected: .exempt(.outsideWebhookScope(.webhooksDisabled))),
+        AuditCase(
+            name: "namespace with admission webhooks labelled otherwise", pod: auditPod(),
+            namespaceAnnotations: enabled, namespaceLabels: ["config.linkerd.io/admission-webhooks": "enabled"],
+            expected: .proxyMissing),
+        AuditCase(
+            name: "kube-system", pod: auditPod(namespace: "kube-system"), namespaceAnnotations: enabled,
+            expected: .exempt(.outsideWebhookScope(.excludedNamespace("kube-system")))),
+        AuditCase(
+            name: "cert-manager", pod: auditPod(namespace: "cert-manager"), namespaceAnnotations: enabled,
+            expected: .exempt(.outsideWebhookScope(.excludedNamespace("cert-manager")))),
+        AuditCase(
+            name: "control-plane component label, empty value",
+            pod: auditPod(labels: ["linkerd.io/control-plane-component": ""]), namespaceAnnotations: enabled,
+            expected: .exempt(.outsideWebhookScope(.excludedPodLabel("linkerd.io/control-plane-component")))),
+        AuditCase(
+            name: "CNI resource label", pod: auditPod(labels: ["linkerd.io/cni-resource": "true"]),
+            namespaceAnnotations: enabled,
+            expected: .exempt(.outsideWebhookScope(.excludedPodLabel("linkerd.io/cni-resource")))),
+        AuditCase(
             name: "terminating", pod: auditPod(deleting: true), namespaceAnnotations: enabled,
             expected: .exempt(.terminating)),
         AuditCase(
@@ -137,7 +161,7 @@ struct MeshAuditTests {
     @Test("classifies pods", arguments: cases)
     func classify(_ audit: AuditCase) throws {
         let verdict = try MeshAudit(configuration: configuration).audit(
-            audit.pod, namespaceAnnotations: audit.namespaceAnnotations)
+            audit.pod, namespaceAnnotations: audit.namespaceAnnotations, namespaceLabels: audit.namespaceLabels)
         #expect(verdict == audit.expected)
     }
 

@@ -29,16 +29,33 @@ struct MeshAuditorTests {
         let clock: ManualClock
         let registry: PrometheusCollectorRegistry
         let configuration: Locked<MeshConfiguration>
+        let auditor: MeshAuditor
 
-        func namespace(_ name: String, annotations: [String: String] = [:]) throws {
-            try server.put(Namespace(metadata: ObjectMeta(name: name, annotations: annotations)))
+        /// Whether the auditor keeps gauges for `kind/owner` in `app`.
+        func hasGauges(_ kind: String, _ owner: String) -> Bool {
+            auditor.reconciler.gaugedGroups.contains(.init(namespace: "app", ownerKind: kind, owner: owner))
+        }
+
+        func namespace(
+            _ name: String, annotations: [String: String] = [:], labels: [String: String] = [:]
+        ) throws {
+            try server.put(Namespace(metadata: ObjectMeta(name: name, labels: labels, annotations: annotations)))
         }
 
         /// A Deployment and its ReplicaSet `<name>-abc`; returns the ReplicaSet's owner reference for pods.
-        func deployment(_ name: String, namespace: String = "app", annotations: [String: String] = [:]) throws
-            -> OwnerReference
-        {
-            let template = PodTemplateSpec(spec: PodSpec(containers: [Container(name: "app", image: "app:1")]))
+        ///
+        /// - Parameters:
+        ///   - restartedAt: the template's `kubectl.kubernetes.io/restartedAt`.
+        ///   - manualProxy: whether the template holds the proxy, as `linkerd inject --manual` leaves it.
+        func deployment(
+            _ name: String, namespace: String = "app", annotations: [String: String] = [:],
+            restartedAt: String? = nil, manualProxy: Bool = false
+        ) throws -> OwnerReference {
+            var containers = [Container(name: "app", image: "app:1")]
+            if manualProxy { containers.append(Container(name: "linkerd-proxy", image: "cr.l5d.io/linkerd/proxy:1")) }
+            let template = PodTemplateSpec(
+                metadata: ObjectMeta(annotations: restartedAt.map { [RestartPolicy.restartedAtAnnotation: $0] }),
+                spec: PodSpec(containers: containers))
             let deployment = try server.put(
                 Deployment(
                     metadata: ObjectMeta(name: name, namespace: namespace, annotations: annotations),
@@ -59,10 +76,12 @@ struct MeshAuditorTests {
             )
         }
 
-        /// A pod without the proxy, or with one injected with `proxyVersion`.
+        /// A pod without the proxy, or with one injected with `proxyVersion` by `injectedBy` (the webhook unless
+        /// told).
         @discardableResult
         func pod(
-            _ name: String, namespace: String = "app", owner: OwnerReference? = nil, proxyVersion: String? = nil
+            _ name: String, namespace: String = "app", owner: OwnerReference? = nil, proxyVersion: String? = nil,
+            injectedBy: String = "linkerd/proxy-injector", labels: [String: String] = [:]
         ) throws -> Pod {
             var containers = [Container(name: "app", image: "app:1")]
             var annotations: [String: String] = [:]
@@ -70,11 +89,12 @@ struct MeshAuditorTests {
                 containers.append(Container(name: "linkerd-proxy", image: "cr.l5d.io/linkerd/proxy:\(proxyVersion)"))
                 annotations[MeshKeys.proxyVersion] = proxyVersion
                 annotations[MeshKeys.trustRootSHA256] = configuration.value.trustRootSHA256
+                annotations[MeshKeys.createdBy] = "\(injectedBy) \(proxyVersion)"
             }
             return try server.put(
                 Pod(
                     metadata: ObjectMeta(
-                        name: name, namespace: namespace, annotations: annotations,
+                        name: name, namespace: namespace, labels: labels, annotations: annotations,
                         ownerReferences: owner.map { [$0] }),
                     spec: PodSpec(containers: containers), status: PodStatus(phase: "Running")))
         }
@@ -123,17 +143,28 @@ struct MeshAuditorTests {
         }
     }
 
+    /// Runs `body` with a cluster and an auditor that is not started.
+    private func withStoppedAuditor(
+        restartInterval: Duration = .seconds(600), _ body: (Harness, MeshAuditor) async throws -> Void
+    ) async throws {
+        try await withServerAndClient { server, client in
+            let clock = ManualClock()
+            let registry = PrometheusCollectorRegistry()
+            let configuration = Locked(Self.meshConfiguration())
+            let auditor = MeshAuditor(
+                api: client, meshConfiguration: { configuration.value },
+                configuration: .init(configurationPollInterval: .seconds(5), restartInterval: restartInterval),
+                clock: clock, metricsFactory: PrometheusMetricsFactory(registry: registry))
+            let harness = Harness(
+                server: server, clock: clock, registry: registry, configuration: configuration, auditor: auditor)
+            try await body(harness, auditor)
+        }
+    }
+
     private func withAuditor(
         restartInterval: Duration = .seconds(600), _ body: (Harness) async throws -> Void
     ) async throws {
-        try await withServerAndClient { server, client in
-            let harness = Harness(
-                server: server, clock: ManualClock(), registry: PrometheusCollectorRegistry(),
-                configuration: Locked(Self.meshConfiguration()))
-            let auditor = MeshAuditor(
-                api: client, meshConfiguration: { [configuration = harness.configuration] in configuration.value },
-                configuration: .init(configurationPollInterval: .seconds(5), restartInterval: restartInterval),
-                clock: harness.clock, metricsFactory: PrometheusMetricsFactory(registry: harness.registry))
+        try await withStoppedAuditor(restartInterval: restartInterval) { harness, auditor in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await auditor.run() }
                 try await body(harness)
@@ -189,7 +220,8 @@ struct MeshAuditorTests {
         }
     }
 
-    @Test("bare pods and Job pods are reported but never restarted; deleting a pod brings its gauge back to 0")
+    @Test(
+        "bare pods and Job pods are reported, never restarted; a deleted pod's owner gauges go to 0 and are forgotten")
     func neverRestarted() async throws {
         try await withAuditor { cluster in
             try cluster.namespace("app", annotations: Self.enabled.merging(Self.autoRestart) { $1 })
@@ -222,7 +254,10 @@ struct MeshAuditorTests {
             #expect(cluster.metric("linkerd_controller_workload_restarts_total") == nil)
 
             cluster.server.remove(.pods, namespace: "app", name: "solo")
-            try await eventually("the bare pod's gauge back to 0") { cluster.missingGauge("pod", "solo") == 0 }
+            #expect(cluster.hasGauges("pod", "solo"))
+            try await eventually("the bare pod's gauge withdrawn") { cluster.missingGauge("pod", "solo") == nil }
+            #expect(!cluster.hasGauges("pod", "solo"), "its group forgotten")
+            #expect(cluster.hasGauges("job", "migrate"))
             #expect(cluster.missingGauge("job", "migrate") == 1)
         }
     }
@@ -247,7 +282,7 @@ struct MeshAuditorTests {
         }
     }
 
-    @Test("an outdated proxy is reported; deleting the pod brings the gauge back to 0")
+    @Test("an outdated proxy is reported; deleting the pod withdraws its gauges and forgets them")
     func proxyOutdated() async throws {
         try await withAuditor { cluster in
             try cluster.namespace("app", annotations: Self.enabled)
@@ -269,9 +304,10 @@ struct MeshAuditorTests {
             #expect(cluster.workloadPatches == 0, "not opted in")
 
             cluster.server.remove(.pods, namespace: "app", name: "web-abc-1")
-            try await eventually("the outdated gauge back to 0") {
-                cluster.metric("linkerd_controller_pods_proxy_outdated", outdated) == 0
+            try await eventually("the outdated gauge withdrawn") {
+                cluster.metric("linkerd_controller_pods_proxy_outdated", outdated) == nil
             }
+            #expect(!cluster.hasGauges("deployment", "web"), "its group forgotten")
         }
     }
 
@@ -304,6 +340,146 @@ struct MeshAuditorTests {
             let event = try #require(try cluster.events("ProxyOutdated", about: "Pod", "web-abc-1").first)
             #expect(event.message?.contains(#"(expected "edge-3")"#) == true, "\(event)")
             #expect(try cluster.events("ProxyMissing", about: "Pod", "plain").count == 1, "reported once")
+        }
+    }
+
+    @Test("a restartedAt in year 9999 on the template delays restarts one interval and does not trap")
+    func farFutureRestartedAt() async throws {
+        try await withAuditor { cluster in
+            try cluster.namespace("app", annotations: Self.enabled)
+            let replicaSet = try cluster.deployment(
+                "web", annotations: Self.autoRestart, restartedAt: "9999-01-01T00:00:00Z")
+            try cluster.pod("web-abc-1", owner: replicaSet)
+            try await eventually("ProxyMissing reported") {
+                try cluster.events("ProxyMissing", about: "Pod", "web-abc-1").count == 1
+            }
+            #expect(cluster.workloadPatches == 0)
+
+            // Looked at again after one interval, the year-9999 value counts as that moment: one more interval.
+            try await eventually("requeued") { cluster.requeuedReconciles == 1 }
+            cluster.clock.advance(by: .seconds(601))
+            try await eventually("audited again") { cluster.requeuedReconciles == 2 }
+            #expect(cluster.workloadPatches == 0)
+            cluster.clock.advance(by: .seconds(601))
+            try await eventually("audited again") { cluster.requeuedReconciles == 3 }
+            #expect(cluster.workloadPatches == 0)
+        }
+    }
+
+    @Test("a huge restart interval does not trap")
+    func hugeRestartInterval() async throws {
+        try await withAuditor(restartInterval: .seconds(Int64.max / 2)) { cluster in
+            try cluster.namespace("app", annotations: Self.enabled)
+            let replicaSet = try cluster.deployment("web", annotations: Self.autoRestart)
+            try cluster.pod("web-abc-1", owner: replicaSet)
+            try await eventually("restarted once") { cluster.workloadPatches == 1 }
+            // Remembered as restarted: the quiet period is computed, not read from the workload.
+            try cluster.pod("web-abc-2", owner: replicaSet)
+            try await eventually("the second pod reported") {
+                try cluster.events("ProxyMissing", about: "Pod", "web-abc-2").count == 1
+            }
+            #expect(cluster.workloadPatches == 1)
+        }
+    }
+
+    @Test("a proxy added by linkerd inject --manual is reported once and never restarted")
+    func manualInjection() async throws {
+        try await withAuditor { cluster in
+            try cluster.namespace("app", annotations: Self.enabled.merging(Self.autoRestart) { $1 })
+            // Injected by the CLI: `linkerd.io/created-by: linkerd/cli …`.
+            let cli = try cluster.deployment("cli")
+            try cluster.pod("cli-abc-1", owner: cli, proxyVersion: "edge-1", injectedBy: "linkerd/cli")
+            // The pod says webhook, but the template holds the proxy.
+            let manual = try cluster.deployment("manual", manualProxy: true)
+            try cluster.pod("manual-abc-1", owner: manual, proxyVersion: "edge-1")
+            // The control: injected by the webhook, restarted.
+            let webhook = try cluster.deployment("webhook")
+            try cluster.pod("webhook-abc-1", owner: webhook, proxyVersion: "edge-1")
+
+            try await eventually("ProxyOutdated on every pod, the webhook's Deployment restarted") {
+                try cluster.events("ProxyOutdated", about: "Pod", "cli-abc-1").count == 1
+                    && cluster.events("ProxyOutdated", about: "Pod", "manual-abc-1").count == 1
+                    && cluster.events("ProxyOutdated", about: "Pod", "webhook-abc-1").count == 1
+            }
+            #expect(cluster.restartedAt("webhook") != nil)
+            #expect(cluster.restartedAt("cli") == nil)
+            #expect(cluster.restartedAt("manual") == nil)
+            #expect(cluster.workloadPatches == 1)
+            for pod in ["cli-abc-1", "manual-abc-1"] {
+                let event = try #require(try cluster.events("ProxyOutdated", about: "Pod", pod).first)
+                #expect(event.message?.contains("linkerd inject --manual") == true, "\(event)")
+            }
+
+            // Intervals later: the webhook's Deployment again (its pod is still outdated), the others never (only
+            // the webhook's pod is requeued).
+            try await eventually("requeued") { cluster.requeuedReconciles == 1 }
+            cluster.clock.advance(by: .seconds(601))
+            try await eventually("the webhook's Deployment restarted again") { cluster.workloadPatches == 2 }
+            try await eventually("requeued") { cluster.requeuedReconciles == 2 }
+            cluster.clock.advance(by: .seconds(601))
+            try await eventually("and again") { cluster.workloadPatches == 3 }
+            #expect(cluster.restartedAt("cli") == nil)
+            #expect(cluster.restartedAt("manual") == nil)
+            #expect(try cluster.events("ProxyOutdated", about: "Pod", "cli-abc-1").count == 1)
+            #expect(try cluster.events("ProxyOutdated", about: "Pod", "manual-abc-1").count == 1)
+        }
+    }
+
+    @Test("pods the webhook is never called for are not findings")
+    func outsideWebhookScope() async throws {
+        try await withAuditor { cluster in
+            let injectAndRestart = Self.enabled.merging(Self.autoRestart) { $1 }
+            try cluster.namespace(
+                "quiet", annotations: injectAndRestart, labels: ["config.linkerd.io/admission-webhooks": "disabled"])
+            try cluster.pod("q", namespace: "quiet")
+            try cluster.namespace("kube-system", annotations: injectAndRestart)
+            try cluster.pod("dns", namespace: "kube-system")
+            try cluster.namespace("cert-manager", annotations: injectAndRestart)
+            try cluster.pod("cm", namespace: "cert-manager")
+            try cluster.namespace("app", annotations: injectAndRestart)
+            try cluster.pod("cni", labels: ["linkerd.io/cni-resource": "true"])
+            try cluster.pod("component", labels: ["linkerd.io/control-plane-component": "identity"])
+            try cluster.pod("marker")
+
+            // The marker comes last in the queue: once it is reported, the others have been audited too.
+            try await eventually("every pod audited") {
+                try cluster.events("ProxyMissing", about: "Pod", "marker").count == 1
+                    && cluster.completedReconciles >= 6
+            }
+            for namespace in ["quiet", "kube-system", "cert-manager"] {
+                #expect(cluster.server.objects(.events, namespace: namespace).isEmpty, "\(namespace)")
+            }
+            #expect(try cluster.events("ProxyMissing", about: "Pod", "cni").isEmpty)
+            #expect(try cluster.events("ProxyMissing", about: "Pod", "component").isEmpty)
+            #expect(cluster.metric("linkerd_controller_pods_proxy_missing", ["owner": "marker"]) == 1)
+            #expect(cluster.metric("linkerd_controller_pods_proxy_missing", ["owner": "q"]) == nil)
+
+            // Removing the label brings the namespace into the webhook's scope: its labels are watched.
+            try cluster.namespace("quiet", annotations: injectAndRestart)
+            try await eventually("ProxyMissing once the namespace label is gone") {
+                try cluster.events("ProxyMissing", about: "Pod", "q", namespace: "quiet").count == 1
+            }
+        }
+    }
+
+    @Test("a stopped auditor (lost leadership) withdraws its gauges, and publishes them again when run again")
+    func gaugesOnStop() async throws {
+        try await withStoppedAuditor { cluster, auditor in
+            try cluster.namespace("app", annotations: Self.enabled)
+            try cluster.pod("solo")
+
+            let first = Task { try await auditor.run() }
+            try await eventually("the gauge set") { cluster.missingGauge("pod", "solo") == 1 }
+            first.cancel()
+            try await first.value
+            #expect(cluster.missingGauge("pod", "solo") == nil)
+            #expect(!cluster.hasGauges("pod", "solo"))
+
+            let second = Task { try await auditor.run() }
+            try await eventually("the gauge set again") { cluster.missingGauge("pod", "solo") == 1 }
+            second.cancel()
+            try await second.value
+            #expect(cluster.missingGauge("pod", "solo") == nil)
         }
     }
 }

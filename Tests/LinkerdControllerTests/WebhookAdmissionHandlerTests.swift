@@ -3,6 +3,7 @@ import KubeModel
 import LinkerdController
 import LinkerdInject
 import LinkerdTestSupport
+import Logging
 import Testing
 
 @Suite("AdmissionHandler: the webhook's decision, without sockets")
@@ -207,6 +208,73 @@ struct WebhookAdmissionHandlerTests {
         #expect(answer.response?.allowed == true)
         #expect(answer.response?.patch == nil)
         #expect(subject.samples("proxy_inject_admission_errors_total") == ["proxy_inject_admission_errors_total 1"])
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func namespaceLookupOutOfTimeAdmitsWithoutPatch() async throws {
+        let api = StubKubeAPI(hangingResources: ["namespaces"])
+        let subject = HandlerUnderTest(api: api, namespaceLookup: NamespaceAnnotationLookup(api: api))
+        let review = Task { await subject.handler.review(try Fixtures.review(object: Fixtures.pod())) }
+        try await subject.clock.waitForSleepers(atLeast: 1)
+        subject.clock.advance(by: .seconds(2))
+        let answer = try Answer(try await review.value)
+        #expect(answer.response?.allowed == true)
+        #expect(answer.response?.patch == nil)
+        #expect(answer.response?.warnings?.first?.contains("reading namespace \"apps\"") == true)
+        #expect(subject.samples("proxy_inject_admission_errors_total") == ["proxy_inject_admission_errors_total 1"])
+        #expect(
+            subject.log.records.contains {
+                $0.level == .error && $0.metadata["error"]?.contains("no answer within") == true
+            })
+        try await eventually("the hung lookup is cancelled") { api.cancelledGets.value == 1 }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func ownerLookupOutOfTimeInjectsWithoutOwner() async throws {
+        let api = StubKubeAPI(hangingResources: ["replicasets"])
+        let subject = HandlerUnderTest(api: api)
+        let pod = Fixtures.pod(ownerReferences: [
+            Fixtures.ownerReference(kind: "ReplicaSet", name: "web-7d9f", uid: "rs-uid")
+        ])
+        let review = Task { await subject.handler.review(try Fixtures.review(object: pod)) }
+        try await subject.clock.waitForSleepers(atLeast: 1)
+        subject.clock.advance(by: .seconds(1))
+        #expect(subject.clock.sleeperCount == 1, "the budget is 2 s")
+        subject.clock.advance(by: .seconds(1))
+        let outcome = try await review.value
+        let patched = try #require(try Answer(outcome).patch()).apply(to: pod)
+        #expect(patched.containerNames.contains(MeshKeys.proxyContainerName))
+        #expect(outcome.events.isEmpty, "no owner, so no Event")
+        #expect(
+            !subject.samples("proxy_inject_admission_errors_total").contains("proxy_inject_admission_errors_total 1"))
+        #expect(subject.log.records.contains { $0.level == .warning && $0.message.contains("owner") })
+        try await eventually("the hung lookup is cancelled") { api.cancelledGets.value == 1 }
+    }
+
+    @Test func lookupsAnsweredInTimeStopTheTimer() async throws {
+        let api = StubKubeAPI()
+        let subject = HandlerUnderTest(api: api, namespaceLookup: NamespaceAnnotationLookup(api: api))
+        _ = try Answer(await subject.handler.review(try Fixtures.review(object: Fixtures.pod())))
+        #expect(api.gets.value == ["namespaces//apps"])
+        try await eventually("the deadline's timer is cancelled") { subject.clock.sleeperCount == 0 }
+    }
+
+    @Test func longAnnotationValuesAreLoggedAbbreviated() async throws {
+        let subject = HandlerUnderTest()
+        let value = String(repeating: "x", count: 100_000)
+        let pod = Fixtures.pod(annotations: [MeshKeys.proxyCPURequest: value])
+        _ = try Answer(await subject.handler.review(try Fixtures.review(object: pod)))
+        let logged = try #require(subject.log.records.first { $0.message == "ignoring an annotation" })
+        let loggedValue = try #require(logged.metadata["value"])
+        #expect(loggedValue == "\"" + String(repeating: "x", count: 200) + "\"…")
+    }
+
+    @Test func shortAnnotationValuesAreLoggedQuoted() async throws {
+        let subject = HandlerUnderTest()
+        let pod = Fixtures.pod(annotations: [MeshKeys.proxyCPURequest: "lots\n"])
+        _ = try Answer(await subject.handler.review(try Fixtures.review(object: pod)))
+        let logged = try #require(subject.log.records.first { $0.message == "ignoring an annotation" })
+        #expect(logged.metadata["value"] == #""lots\n""#)
     }
 
     @Test func emptyBodyIsAnsweredEmpty() async {

@@ -12,12 +12,19 @@ import Testing
 final class StubKubeAPI: KubeAPI {
     private let objects: [String: JSONValue]
     private let getFailure: KubeError?
+    private let hangingResources: Set<String>
     let gets = Locked<[String]>([])
+    /// GETs that hung until they were cancelled.
+    let cancelledGets = Locked(0)
 
-    /// - Parameter objects: keyed `plural/namespace/name`.
-    init(objects: [String: JSONValue] = [:], getFailure: KubeError? = nil) {
+    /// - Parameters:
+    ///   - objects: keyed `plural/namespace/name`.
+    ///   - hangingResources: plurals whose GETs never answer: they wait until cancelled, then throw
+    ///     `CancellationError`, as a request to an unresponsive API server.
+    init(objects: [String: JSONValue] = [:], getFailure: KubeError? = nil, hangingResources: Set<String> = []) {
         self.objects = objects
         self.getFailure = getFailure
+        self.hangingResources = hangingResources
     }
 
     func get<T: Decodable & Sendable>(
@@ -25,6 +32,13 @@ final class StubKubeAPI: KubeAPI {
     ) async throws -> T {
         let key = "\(resource.plural)/\(namespace ?? "")/\(name)"
         gets.withLock { $0.append(key) }
+        if hangingResources.contains(resource.plural) {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(3600))
+            }
+            cancelledGets.withLock { $0 += 1 }
+            throw CancellationError()
+        }
         if let getFailure { throw getFailure }
         guard let object = objects[key] else { throw KubeError(code: .notFound, message: "\(key) not found") }
         return try object.decode(as: T.self)
@@ -142,29 +156,35 @@ enum Fixtures {
     }()
 }
 
-/// An `AdmissionHandler` with a Prometheus registry to inspect.
+/// An `AdmissionHandler` with a Prometheus registry and its log to inspect.
 struct HandlerUnderTest {
     let handler: AdmissionHandler
     let registry: PrometheusCollectorRegistry
     let api: StubKubeAPI
+    /// Times the handler's lookups.
+    let clock: ManualClock
+    let log = CapturedLog()
 
     init(
         namespaces: [String: [String: String]] = ["apps": [MeshKeys.inject: MeshKeys.injectEnabled]],
         api: StubKubeAPI = StubKubeAPI(),
         namespaceLookup: NamespaceAnnotationLookup? = nil,
-        configuration: @escaping @Sendable () throws -> MeshConfiguration = { Fixtures.configuration }
+        configuration: @escaping @Sendable () throws -> MeshConfiguration = { Fixtures.configuration },
+        clock: ManualClock = ManualClock()
     ) {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
         self.api = api
-        let logger = Logger(label: "test.webhook")
+        self.clock = clock
+        let log = log
+        let logger = Logger(label: "test.webhook") { _ in CapturingLogHandler(log: log) }
         handler = AdmissionHandler(
             configuration: configuration,
             namespaces: namespaceLookup ?? NamespaceAnnotationLookup(annotations: namespaces),
             owners: OwnerResolver(api: api),
             events: EventRecorder(api: api, component: "linkerd-proxy-injector", clock: ManualClock(), logger: logger),
             metricsFactory: PrometheusMetricsFactory(registry: registry),
-            logger: logger)
+            logger: logger, clock: clock)
     }
 
     /// The exposition lines of the metric `name` (its samples, without `# TYPE`).
@@ -199,5 +219,41 @@ extension JSONValue {
         let spec = self["spec"]
         let all = (spec?["containers"]?.arrayValue ?? []) + (spec?["initContainers"]?.arrayValue ?? [])
         return Set(all.compactMap { $0["name"]?.stringValue })
+    }
+}
+
+/// The messages logged through `CapturingLogHandler`s.
+final class CapturedLog: Sendable {
+    struct Record: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+    }
+
+    private let storage = Locked<[Record]>([])
+
+    var records: [Record] { storage.value }
+
+    func append(_ record: Record) {
+        storage.withLock { $0.append(record) }
+    }
+}
+
+/// A `LogHandler` that keeps every message in a `CapturedLog`.
+struct CapturingLogHandler: LogHandler {
+    let log: CapturedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        log.append(
+            CapturedLog.Record(
+                level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
     }
 }

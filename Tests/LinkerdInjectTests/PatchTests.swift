@@ -473,26 +473,6 @@ struct PatchTests {
         #expect(injector.inject(podRequest(makePod(annotations: ["team": "a"]))).patch == nil, "8080 is not opaque")
     }
 
-    @Test("the CLI annotates Namespaces, and only once")
-    func namespaceCLI() throws {
-        let namespace: JSONValue = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "shop"]]
-        let result = injector.inject(
-            InjectionRequest(object: namespace, kind: "Namespace", namespace: "", origin: .cli))
-        #expect(
-            result.patch
-                == JSONPatch([
-                    .add(path: "/metadata/annotations", value: [:]),
-                    .add(path: "/metadata/annotations/linkerd.io~1inject", value: "enabled"),
-                ]))
-        let annotated = try #require(result.patch).apply(to: namespace)
-        #expect(
-            injector.inject(InjectionRequest(object: annotated, kind: "Namespace", namespace: "", origin: .cli)).patch
-                == nil)
-        #expect(
-            injector.inject(InjectionRequest(object: namespace, kind: "Namespace", namespace: "")).patch == nil,
-            "not by the webhook")
-    }
-
     @Test("annotating for injection (linkerd inject without --manual)")
     func annotateForInjection() throws {
         let deployment: JSONValue = [

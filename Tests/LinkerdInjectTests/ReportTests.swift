@@ -114,18 +114,17 @@ struct ReportTests {
         #expect(!injector.report(podRequest(pod)).skipReasons.contains(.sidecarAlreadyExists))
     }
 
-    @Test("kinds without a pod template are unsupported, Namespaces too except for the CLI")
+    @Test("kinds without a pod template are unsupported, Namespaces too (the CLI annotates them itself)")
     func unsupported() {
         for kind in ["Service", "ConfigMap", "Namespace", "Secret"] {
             let object: JSONValue = ["apiVersion": "v1", "kind": .string(kind), "metadata": ["name": "x"]]
-            let report = injector.report(InjectionRequest(object: object, kind: kind, namespace: "shop"))
-            #expect(report.skipReasons == [.unsupportedResource], "\(kind)")
-            #expect(report.name == "x")
+            for origin in [InjectionOrigin.webhook, .cli] {
+                let report = injector.report(
+                    InjectionRequest(object: object, kind: kind, namespace: "shop", origin: origin))
+                #expect(report.skipReasons == [.unsupportedResource], "\(kind)")
+                #expect(report.name == "x")
+            }
         }
-        let namespace: JSONValue = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "shop"]]
-        let report = injector.report(
-            InjectionRequest(object: namespace, kind: "Namespace", namespace: "", origin: .cli))
-        #expect(report.injectable)
     }
 
     @Test(
@@ -194,7 +193,7 @@ struct ReportTests {
             ])
     }
 
-    @Test("the CLI refuses control-plane components; the webhook does not look")
+    @Test("control-plane components: --manual injects them, linkerd inject without --manual does not annotate them")
     func controlPlane() {
         var deployment: JSONValue = [
             "apiVersion": "apps/v1", "kind": "Deployment",
@@ -205,8 +204,10 @@ struct ReportTests {
         ]
         let cli = injector.inject(
             InjectionRequest(object: deployment, kind: "Deployment", namespace: "l", origin: .cli))
-        #expect(cli.report.skipReasons == [.controlPlaneComponent])
-        #expect(cli.patch == nil)
+        #expect(cli.report.injectable)
+        #expect(cli.patch != nil)
+        #expect(ProxyInjector.isControlPlaneComponent(deployment, kind: "Deployment"))
+        #expect(ProxyInjector.annotateForInjection(deployment, kind: "Deployment") == nil)
         deployment["metadata"] = ["name": "linkerd-destination"]
         deployment["spec"] = [
             "template": [
@@ -214,11 +215,10 @@ struct ReportTests {
                 "spec": ["containers": [["name": "destination", "image": "x"]]],
             ]
         ]
-        #expect(
-            injector.report(InjectionRequest(object: deployment, kind: "Deployment", namespace: "l", origin: .cli))
-                .skipReasons == [.controlPlaneComponent])
+        #expect(ProxyInjector.isControlPlaneComponent(deployment, kind: "Deployment"), "labelled in the template")
         #expect(
             ProxyInjector.annotateForInjection(deployment, kind: "Deployment") == nil,
-            "non-manual inject refuses them too")
+            "non-manual inject refuses them")
+        #expect(!ProxyInjector.isControlPlaneComponent(deployment, kind: "ConfigMap"))
     }
 }

@@ -37,10 +37,9 @@ struct UninjectorTests {
         let (uninjected, changed) = Uninjector.uninject(injected)
         #expect(changed)
         var expected = pod
-        // Injection added the default opaque ports; uninject keeps config.linkerd.io annotations, and removes
-        // linkerd.io/inject: enabled.
-        var kept = annotations.filter { $0.key != MeshKeys.inject }
-        kept[MeshKeys.opaquePorts] = "5432"
+        // Uninject keeps the config.linkerd.io annotations but the default opaque ports injection added, and
+        // removes linkerd.io/inject: enabled.
+        let kept = annotations.filter { $0.key != MeshKeys.inject }
         expected["metadata"]?["annotations"] = .object(kept.mapValues(JSONValue.string))
         #expect(pruned(uninjected) == pruned(expected))
         #expect(Uninjector.uninject(uninjected).changed == false, "nothing left to remove")

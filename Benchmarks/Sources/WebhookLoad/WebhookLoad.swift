@@ -47,15 +47,7 @@ struct WebhookLoad {
             configuration: KubeClientConfiguration(
                 server: server.baseURL, certificateAuthorityPEM: Array(server.caCertificatePEM.utf8)))
 
-        var settings = ProxyInjectorController.Settings()
-        settings.webhookHost = "127.0.0.1"
-        settings.webhookPort = 0
-        settings.adminHost = "127.0.0.1"
-        settings.adminPort = 0
-        settings.valuesPath = directory.appendingPathComponent("values").path
-        settings.trustRootsPath = directory.appendingPathComponent("ca-bundle.crt").path
-        settings.tlsDirectory = directory.appendingPathComponent("tls").path
-        settings.identity = "webhook-load"
+        let settings = ProxyInjectorController.Settings.loopback(directory: directory, identity: "webhook-load")
         let oneCore = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let controller = ProxyInjectorController(
             settings: settings, api: client, logger: logger, eventLoopGroup: oneCore)

@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// | another method on those paths | 405 (`Allow: GET`) |
 /// | any other path | 404 |
 ///
-/// Plain HTTP/1.1 with keep-alive; request bodies over 8 KiB are refused with 413 and header limits and timeouts
+/// Plain HTTP/1.1 with keep-alive, at most `maximumConnections` connections at once; request bodies over 8 KiB are refused with 413 and header limits and timeouts
 /// are those of `HTTPServer`. A `Service`: `run()` binds (failing if the address is taken) and serves until
 /// cancelled or gracefully shut down.
 public final class AdminServer: ServiceLifecycle.Service, Sendable {
@@ -24,10 +24,14 @@ public final class AdminServer: ServiceLifecycle.Service, Sendable {
         public var host: String
         /// The port; 9995 by default (the proxy injector's). 0 picks a free port (see `waitUntilBound()`).
         public var port: Int
+        /// Connections open at once; more are closed as soon as they are accepted. 64 by default: the admin port
+        /// serves a few scrapers and probes.
+        public var maximumConnections: Int
 
-        public init(host: String = "0.0.0.0", port: Int = 9995) {
+        public init(host: String = "0.0.0.0", port: Int = 9995, maximumConnections: Int = 64) {
             self.host = host
             self.port = port
+            self.maximumConnections = maximumConnections
         }
     }
 
@@ -46,7 +50,10 @@ public final class AdminServer: ServiceLifecycle.Service, Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         server = HTTPServer(
-            name: "admin", configuration: HTTPServer.Configuration(host: configuration.host, port: configuration.port),
+            name: "admin",
+            configuration: HTTPServer.Configuration(
+                host: configuration.host, port: configuration.port,
+                maximumConnections: configuration.maximumConnections),
             security: .plaintext, responder: AdminResponder(registry: registry, isReady: isReady),
             group: eventLoopGroup, logger: logger)
     }

@@ -141,12 +141,17 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     response = .text(.internalServerError, "internal error\n")
                 }
                 let close = !head.isKeepAlive
-                self.write(response, version: head.version, close: close, context: context)
+                // The state moves on before the write: writing the response's end makes `HTTPServerPipelineHandler`
+                // hand over a pipelined request at once, from inside the write, and it must find us idle.
                 if close {
-                    self.close(context: context)
+                    self.state = .closing
                 } else {
                     self.state = .idle
                     self.timeouts.responseSent()
+                }
+                self.write(response, version: head.version, close: close, context: context)
+                if close {
+                    self.close(context: context)
                 }
             }
     }
@@ -237,8 +242,13 @@ final class ConnectionTimeouts {
         arm(limits.headerRead, reason: "no complete request head in time")
     }
 
+    /// A request's head is complete. A pipelined request's head may come straight after the previous response,
+    /// without new bytes (they arrived with an earlier request), so it is taken in `awaitingRequest` too.
     func headReceived() {
-        guard case .readingHead = phase else { return }
+        switch phase {
+        case .awaitingRequest, .readingHead: break
+        case .readingBody, .handling, .stopped: return
+        }
         phase = .readingBody
         arm(limits.bodyRead, reason: "no complete request body in time")
     }

@@ -13,6 +13,10 @@ import Synchronization
 /// `HTTPServerPipelineHandler` → `HTTPConnectionHandler` (the responder). Keep-alive is honoured, requests on one
 /// connection are answered in order, and each connection has the deadlines of `ConnectionTimeouts`.
 ///
+/// At most `maximumConnections` connections are open at once: one accepted beyond that is closed at once, so no
+/// client can exhaust the process's file descriptors. Refusals are counted and logged, the first and then every
+/// `refusalLogInterval`-th, so a flood cannot flood the log either.
+///
 /// `run()` binds, serves until cancelled or gracefully shut down, and returns once every connection is closed:
 /// on graceful shutdown it stops accepting, lets each connection finish the request it is on (at most
 /// `shutdownGracePeriod`), then closes them; on cancellation it closes everything at once.
@@ -31,10 +35,13 @@ final class HTTPServer: Sendable {
         /// connection.
         var discardLimit = 1024 * 1024
         var shutdownGracePeriod: TimeAmount = .seconds(10)
+        /// Connections open at once; more are closed as soon as they are accepted.
+        var maximumConnections: Int
 
-        init(host: String, port: Int) {
+        init(host: String, port: Int, maximumConnections: Int) {
             self.host = host
             self.port = port
+            self.maximumConnections = maximumConnections
         }
     }
 
@@ -47,8 +54,13 @@ final class HTTPServer: Sendable {
     private struct Connections {
         var open: [ObjectIdentifier: any Channel] = [:]
         var accepted = 0
+        /// Connections closed because `maximumConnections` were open.
+        var refused = 0
         var stopping = false
     }
+
+    /// A refusal is logged when it is the first or a multiple of this.
+    static let refusalLogInterval = 100
 
     private let configuration: Configuration
     private let security: Security
@@ -75,6 +87,11 @@ final class HTTPServer: Sendable {
     /// How many connections have been accepted since the start.
     var acceptedConnections: Int {
         connections.withLock { $0.accepted }
+    }
+
+    /// How many connections have been closed because `maximumConnections` were open.
+    var refusedConnections: Int {
+        connections.withLock { $0.refused }
     }
 
     /// The bound port, once `run()` has bound; throws the bind error when binding failed.
@@ -161,13 +178,33 @@ final class HTTPServer: Sendable {
 
     private func configure(_ channel: any Channel) throws {
         let id = ObjectIdentifier(channel)
-        let accepted = connections.withLock { state in
-            guard !state.stopping else { return false }
+        enum Admission { case accepted, stopping, refused(count: Int) }
+        let admission = connections.withLock { state -> Admission in
+            guard !state.stopping else { return .stopping }
+            guard state.open.count < configuration.maximumConnections else {
+                state.refused += 1
+                return .refused(count: state.refused)
+            }
             state.open[id] = channel
             state.accepted += 1
-            return true
+            return .accepted
         }
-        guard accepted else { throw ServerStopping() }
+        switch admission {
+        case .accepted:
+            break
+        case .stopping:
+            throw ServerStopping()
+        case .refused(let count):
+            if count == 1 || count % Self.refusalLogInterval == 0 {
+                logger.warning(
+                    "refusing connections: too many are open",
+                    metadata: [
+                        "maximum": "\(configuration.maximumConnections)", "refused-so-far": "\(count)",
+                        "peer": "\(channel.remoteAddress.map { "\($0)" } ?? "unknown")",
+                    ])
+            }
+            throw TooManyConnections()
+        }
         channel.closeFuture.whenComplete { _ in
             _ = self.connections.withLock { $0.open.removeValue(forKey: id) }
         }
@@ -205,6 +242,9 @@ struct ListenerClosed: Error, CustomStringConvertible {
 
 /// A connection accepted while the server stops; it is closed.
 private struct ServerStopping: Error {}
+
+/// A connection accepted while `maximumConnections` are open; it is closed.
+private struct TooManyConnections: Error {}
 
 /// A TLS connection accepted before the server has a certificate; it is closed.
 private struct NoServingCertificate: Error {}

@@ -53,6 +53,22 @@ public struct ProxyInjectorController: Sendable {
         public var audit: MeshAuditor.Configuration = MeshAuditor.Configuration()
 
         public init() {}
+
+        /// Settings for one machine (tests, the demo, load tests): both servers on 127.0.0.1 with free ports (see
+        /// `webhook.waitUntilBound()`), the mesh configuration in `directory` (`values`, `ca-bundle.crt`), no
+        /// mounted certificate (so the controller issues its own), and a fixed leader identity.
+        public static func loopback(directory: URL, identity: String) -> Settings {
+            var settings = Settings()
+            settings.webhookHost = "127.0.0.1"
+            settings.webhookPort = 0
+            settings.adminHost = "127.0.0.1"
+            settings.adminPort = 0
+            settings.valuesPath = directory.appendingPathComponent("values").path
+            settings.trustRootsPath = directory.appendingPathComponent("ca-bundle.crt").path
+            settings.tlsDirectory = directory.appendingPathComponent("no-mounted-tls").path
+            settings.identity = identity
+            return settings
+        }
     }
 
     public let settings: Settings
@@ -86,7 +102,7 @@ public struct ProxyInjectorController: Sendable {
         let handler = AdmissionHandler(
             configuration: { try configuration.current() },
             namespaces: NamespaceAnnotationLookup(store: namespaces.store, api: api), owners: owners, events: events,
-            metricsFactory: metrics, logger: logger)
+            metricsFactory: metrics, logger: logger, clock: clock)
         webhook = WebhookServer(
             configuration: .init(host: settings.webhookHost, port: settings.webhookPort), credentials: credentials,
             handler: handler, logger: logger, eventLoopGroup: eventLoopGroup)

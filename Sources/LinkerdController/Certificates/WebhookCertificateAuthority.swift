@@ -22,8 +22,10 @@ import X509
 /// `caRenewalMargin` (30 days) remains; the leaf lives `leafValidity` (90 days, never past its CA) and is renewed
 /// when less than a third of its lifetime remains. When the CA is replaced, the old one stays in `ca.crt` until it
 /// expires (so at least as long as any leaf it signed), so replicas still serving the old leaf stay trusted until
-/// they load the new one. Material that is missing, unparseable or inconsistent is replaced outright with a new CA
-/// and leaf (no earlier CA is kept: nothing unverifiable is trusted).
+/// they load the new one. Material that is missing, unparseable or inconsistent is replaced with a new CA and leaf;
+/// the CAs of the old `ca.crt` that still parse, are CAs and have not expired stay after the new one (they were the
+/// `caBundle` already, so nothing new is trusted), because other replicas may serve the old leaf until their next
+/// reconcile. When `ca.crt` itself cannot be parsed, nothing of it is kept.
 public struct WebhookCertificateAuthority: Sendable {
     /// Secret keys of the layout above.
     public static let certificateKey = "tls.crt"
@@ -79,15 +81,16 @@ public struct WebhookCertificateAuthority: Sendable {
 
     /// Judges a Secret's `data` (base64 values, as on the wire; nil when there is no Secret) at `now`.
     public func assess(secretData: [String: String]?, now: Date) -> WebhookCertificateAssessment {
-        guard let secretData else { return .replace(reason: .missing) }
+        guard let secretData else { return .replace(reason: .missing, keeping: []) }
         let bundle: WebhookCertificateBundle
         do {
             bundle = try WebhookCertificateBundle(secretData: secretData)
         } catch {
-            return .replace(reason: .invalid(error.description))
+            return .replace(
+                reason: .invalid(error.description), keeping: Self.trustedAuthorities(in: secretData, now: now))
         }
         if let problem = inconsistency(of: bundle, now: now) {
-            return .replace(reason: .invalid(problem))
+            return .replace(reason: .invalid(problem), keeping: Self.trustedAuthorities(in: secretData, now: now))
         }
         let caRemaining = bundle.caCertificate.notValidAfter.timeIntervalSince(now)
         if caRemaining < caRenewalMargin.inSeconds {
@@ -151,6 +154,18 @@ public struct WebhookCertificateAuthority: Sendable {
         certificates.filter { $0.notValidAfter > now }
     }
 
+    /// The CA certificates of `ca.crt` still worth trusting through a replacement: those not expired at `now`;
+    /// none when `ca.crt` does not parse or holds a certificate that is not a CA.
+    private static func trustedAuthorities(in secretData: [String: String], now: Date) -> [Certificate] {
+        guard let certificates = try? WebhookCertificateBundle.certificates(secretData, caCertificateKey) else {
+            return []
+        }
+        let allAuthorities = certificates.allSatisfy { certificate in
+            if case .isCertificateAuthority = try? certificate.extensions.basicConstraints { true } else { false }
+        }
+        return allAuthorities ? stillValid(certificates, now: now) : []
+    }
+
     // MARK: - Issuing
 
     /// The bundle the Secret should hold after acting on `assessment`: the bundle itself when current, otherwise
@@ -173,8 +188,10 @@ public struct WebhookCertificateAuthority: Sendable {
             renewed.previousCACertificates = Self.stillValid(
                 [bundle.caCertificate] + bundle.previousCACertificates, now: now)
             return renewed
-        case .replace:
-            return try issue(now: now)
+        case .replace(_, let kept):
+            var renewed = try issue(now: now)
+            renewed.previousCACertificates = Self.stillValid(kept, now: now)
+            return renewed
         }
     }
 
@@ -248,14 +265,15 @@ public enum WebhookCertificateAssessment: Sendable {
     case renewLeaf(WebhookCertificateBundle, reason: WebhookCertificateRenewalReason)
     /// Valid, but the CA is close to expiry: issue a new CA and leaf, keeping the old CA in `ca.crt`.
     case rotateAuthority(WebhookCertificateBundle, reason: WebhookCertificateRenewalReason)
-    /// Missing or unusable: issue a new CA and leaf.
-    case replace(reason: WebhookCertificateRenewalReason)
+    /// Missing or unusable: issue a new CA and leaf, keeping `keeping` (the unexpired CAs of the old `ca.crt`, when
+    /// it parses) after the new CA in `ca.crt`.
+    case replace(reason: WebhookCertificateRenewalReason, keeping: [Certificate])
 
     /// Why new material is needed, or nil when the Secret is current.
     public var renewalReason: WebhookCertificateRenewalReason? {
         switch self {
         case .current: nil
-        case .renewLeaf(_, let reason), .rotateAuthority(_, let reason), .replace(let reason): reason
+        case .renewLeaf(_, let reason), .rotateAuthority(_, let reason), .replace(let reason, _): reason
         }
     }
 }
@@ -372,7 +390,7 @@ public struct WebhookCertificateBundle: Sendable, Hashable {
         return text
     }
 
-    private static func certificates(
+    static func certificates(
         _ data: [String: String], _ key: String
     ) throws(WebhookCertificateBundleError) -> [Certificate] {
         let text = try pem(data, key)

@@ -19,8 +19,11 @@ import X509
 ///    `linkerd-proxy-injector-webhook-config` equal base64(`ca.crt`), with a JSON patch sent only when one differs.
 ///    A missing configuration is logged and retried after `retryInterval`.
 ///
-/// `run()` reconciles at start and then every `refreshInterval` (earlier when the certificate falls due, and after
-/// `retryInterval` when a step failed), sleeping on the injected `WallClock`, until cancelled or shut down
+/// `run()` reconciles at start and then every `refreshInterval` (earlier when the certificate falls due), but after
+/// `retryInterval` when a step failed or when the reconcile changed something (wrote the Secret, loaded a leaf,
+/// patched a `caBundle`): a change may be another replica's or another tool's work in progress (a Secret replaced
+/// under us, a `caBundle` reset), and the next look should come before replicas have long served diverging
+/// material. Once a reconcile changes nothing, `refreshInterval` applies again. It sleeps on the injected `WallClock`, until cancelled or shut down
 /// gracefully. Every replica runs it; no leader election is needed because the writes are conditional.
 ///
 /// Metrics: gauge `proxy_injector_webhook_certificate_expiry_seconds` (seconds until the served leaf expires, set
@@ -72,6 +75,11 @@ public final class WebhookCertificateManager: ServiceLifecycle.Service, Sendable
         public var patchedWebhooks: [String]
         /// When the Secret's material falls due for renewal.
         public var renewalDate: Date
+
+        /// Whether the Secret was written, the store loaded or a `caBundle` patched.
+        public var changedAnything: Bool {
+            secretWritten || storeUpdated || !patchedWebhooks.isEmpty
+        }
     }
 
     public let configuration: Configuration
@@ -122,8 +130,8 @@ public final class WebhookCertificateManager: ServiceLifecycle.Service, Sendable
             let wake: Date
             do {
                 let result = try await reconcile()
-                let interval =
-                    result.webhookConfigurationFound ? configuration.refreshInterval : configuration.retryInterval
+                let settled = result.webhookConfigurationFound && !result.changedAnything
+                let interval = settled ? configuration.refreshInterval : configuration.retryInterval
                 wake = min(clock.now().addingTimeInterval(interval.inSeconds), result.renewalDate)
             } catch  where Task.isCancelled {
                 throw CancellationError()

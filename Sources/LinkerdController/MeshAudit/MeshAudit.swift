@@ -10,14 +10,16 @@ import LinkerdInject
 /// recreated. The audit finds both, using the injector's own decision (`ProxyInjector.report`, origin webhook) so
 /// that "should have a proxy" means exactly what it means at admission.
 ///
-/// The order of the checks is part of the contract: exemptions first (control-plane namespace, terminating,
-/// finished), then a pod that carries the `linkerd-proxy` container is judged on its versions only (whatever its
-/// annotations say now), and only a pod without it is judged by the injector's decision.
+/// The order of the checks is part of the contract: exemptions first (control-plane namespace, outside the webhook's
+/// selectors, terminating, finished), then a pod that carries the `linkerd-proxy` container is judged on its
+/// versions only (whatever its annotations say now), and only a pod without it is judged by the injector's decision.
 public struct MeshAudit: Sendable {
     /// Why a pod is not audited at all.
     public enum Exemption: Hashable, Sendable {
         /// The pod runs in the control-plane namespace, whose proxies the chart renders.
         case controlPlane
+        /// The webhook is never called for the pod (`WebhookScope`): its lack of a proxy is intended.
+        case outsideWebhookScope(WebhookScope.Exclusion)
         /// The pod has a `deletionTimestamp`: it is going away anyway.
         case terminating
         /// The pod's phase is `Succeeded` or `Failed` (the phase is carried): it runs nothing any more.
@@ -102,14 +104,21 @@ public struct MeshAudit: Sendable {
     ///   - pod: the Pod object; its namespace is read from `metadata.namespace`.
     ///   - namespaceAnnotations: the annotations of the pod's namespace (`linkerd.io/inject` and inherited
     ///     `config.linkerd.io/*` keys).
+    ///   - namespaceLabels: the labels of the pod's namespace, for the webhook's namespace selector.
     ///   - owner: the pod's resolved owner, passed to the injector as the webhook would.
     public func audit(
-        _ pod: JSONValue, namespaceAnnotations: [String: String], owner: WorkloadOwner? = nil
+        _ pod: JSONValue, namespaceAnnotations: [String: String], namespaceLabels: [String: String] = [:],
+        owner: WorkloadOwner? = nil
     ) -> Verdict {
         let metadata = pod["metadata"]
         let namespace = metadata?["namespace"]?.stringValue ?? ""
         if namespace == configuration.controlPlaneNamespace {
             return .exempt(.controlPlane)
+        }
+        if let exclusion = WebhookScope.exclusion(
+            namespace: namespace, namespaceLabels: namespaceLabels, podLabels: Self.strings(metadata?["labels"]))
+        {
+            return .exempt(.outsideWebhookScope(exclusion))
         }
         if let deletion = metadata?["deletionTimestamp"], deletion != .null {
             return .exempt(.terminating)
@@ -122,7 +131,8 @@ public struct MeshAudit: Sendable {
                 object: pod, kind: "Pod", namespace: namespace, namespaceAnnotations: namespaceAnnotations,
                 owner: owner, origin: .webhook))
         if Self.hasProxy(pod) {
-            let drifts = drifts(annotations: Self.annotations(of: pod), effective: report.effectiveAnnotations)
+            let drifts = drifts(
+                annotations: Self.strings(metadata?["annotations"]), effective: report.effectiveAnnotations)
             return drifts.isEmpty ? .meshed : .proxyOutdated(drifts)
         }
         return report.injectable ? .proxyMissing : .notMeshable(report.skipReasons)
@@ -131,10 +141,13 @@ public struct MeshAudit: Sendable {
     /// Audits a typed pod (as held by a `Store`).
     ///
     /// - Throws: the encoder's error if the pod cannot be turned into JSON.
-    public func audit(_ pod: Pod, namespaceAnnotations: [String: String], owner: WorkloadOwner? = nil) throws
-        -> Verdict
-    {
-        try audit(JSONValue(encoding: pod), namespaceAnnotations: namespaceAnnotations, owner: owner)
+    public func audit(
+        _ pod: Pod, namespaceAnnotations: [String: String], namespaceLabels: [String: String] = [:],
+        owner: WorkloadOwner? = nil
+    ) throws -> Verdict {
+        try audit(
+            JSONValue(encoding: pod), namespaceAnnotations: namespaceAnnotations, namespaceLabels: namespaceLabels,
+            owner: owner)
     }
 
     /// The differences between the pod's injection annotations and what injection would write today. The
@@ -164,12 +177,13 @@ public struct MeshAudit: Sendable {
         return containers.contains { $0["name"]?.stringValue == MeshKeys.proxyContainerName }
     }
 
-    private static func annotations(of pod: JSONValue) -> [String: String] {
-        var annotations: [String: String] = [:]
-        for (key, value) in pod["metadata"]?["annotations"]?.objectValue ?? [:] {
-            if let text = value.stringValue { annotations[key] = text }
+    /// The string values of a JSON object of labels or annotations.
+    private static func strings(_ object: JSONValue?) -> [String: String] {
+        var strings: [String: String] = [:]
+        for (key, value) in object?.objectValue ?? [:] {
+            if let text = value.stringValue { strings[key] = text }
         }
-        return annotations
+        return strings
     }
 }
 

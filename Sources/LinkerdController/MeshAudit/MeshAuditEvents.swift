@@ -12,9 +12,13 @@ enum MeshAuditEvents {
 
     /// The message about `pod` (in `namespace`, owned by `owner`, nil for a bare pod).
     ///
-    /// - Parameter restarting: whether the auditor restarted (or just restarts) the owner for this finding.
+    /// - Parameters:
+    ///   - restarting: whether the auditor restarted (or just restarts) the owner for this finding.
+    ///   - proxyFromManifest: whether the proxy was not added by the proxy injector (`RestartPolicy.restartCanFix`
+    ///     is false, or the template holds it), so that no restart can fix the finding.
     static func message(
-        for finding: MeshFinding, pod: String, namespace: String, owner: WorkloadOwner?, restarting: Bool
+        for finding: MeshFinding, pod: String, namespace: String, owner: WorkloadOwner?, restarting: Bool,
+        proxyFromManifest: Bool = false
     ) -> String {
         let problem: String
         let action: String
@@ -30,6 +34,11 @@ enum MeshAuditEvents {
                 "Pod \(pod) runs an outdated \(MeshKeys.proxyContainerName): "
                 + drifts.map(\.description).joined(separator: ", ") + "."
             action = "so that its pods are injected again with the current proxy and trust roots"
+        }
+        guard !proxyFromManifest else {
+            return problem + " " + "Its proxy was not added by the proxy injector (linkerd inject --manual): a "
+                + "restart would bring the same proxy back. Inject its manifest again with the current linkerd CLI, "
+                + "or remove the proxy from it and let the proxy injector add it."
         }
         return problem + " " + fix(owner: owner, namespace: namespace, action: action, restarting: restarting)
     }

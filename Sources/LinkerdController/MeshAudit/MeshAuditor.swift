@@ -12,23 +12,27 @@ import Synchronization
 /// the workload opted in, fixes pods that should run a proxy but do not, or run an outdated one.
 ///
 /// Wiring: a `Reflector` of Pods (all namespaces) feeds a `Controller` keyed by pod; a `Reflector` of Namespaces
-/// re-enqueues a namespace's pods when its annotations change; the mesh configuration provider is polled every
-/// `configurationPollInterval` and a changed configuration re-enqueues every pod. Reconciling a pod
-/// (`MeshAuditReconciler`):
+/// re-enqueues a namespace's pods when its annotations or labels change; the mesh configuration provider is polled
+/// every `configurationPollInterval` and a changed configuration re-enqueues every pod. Reconciling a pod
+/// (`MeshAuditReconciler`), unless the webhook is never called for it (`WebhookScope`):
 /// - `proxyMissing`: a Warning Event `ProxyMissing` on the pod and on its owner;
 /// - `proxyOutdated`: a Normal Event `ProxyOutdated` on the pod and on its owner, naming what differs;
 /// - Events are sent once per pod and finding (not on every resync), remembered in memory: a new leader reports
 ///   the findings it sees again;
 /// - gauges `linkerd_controller_pods_proxy_missing` and `linkerd_controller_pods_proxy_outdated`
-///   `{namespace, owner_kind, owner}`, back to 0 when the pods are gone or fixed;
-/// - when `RestartPolicy` allows (opt-in with `config.linkerd.io/auto-restart: enabled`): a rolling restart of the
+///   `{namespace, owner_kind, owner}`: set to 0 and then forgotten when an owner has no such pod left (so that bare
+///   pods and orphan ReplicaSets do not pile up in memory); all set to 0 and forgotten when `run()` ends (a former
+///   leader does not export stale values), and published again when it runs again;
+/// - when `RestartPolicy` allows (opt-in with `config.linkerd.io/auto-restart: enabled`) and a restart can fix the
+///   pod (`RestartPolicy.restartCanFix`: not a proxy added by `linkerd inject --manual`): a rolling restart of the
 ///   owning Deployment, StatefulSet or DaemonSet, a Normal Event `RestartedForMesh` on it, and
 ///   `linkerd_controller_workload_restarts_total{namespace, kind, reason}`.
 ///
 /// It writes to the cluster, so it is meant to run under leader election (`LeaderElectedServices`); it may be run
-/// again after it stops, keeping what it remembers (Events sent, restarts made). It starts auditing once the mesh
-/// configuration could be read and the namespaces are listed; until the configuration can be read it retries every
-/// `configurationPollInterval`, logging each failure. `run()` returns normally when cancelled or shut down.
+/// again after it stops, keeping what it remembers (Events sent, restarts made, findings counted). It starts
+/// auditing once the mesh configuration could be read (by this run or an earlier one) and the namespaces are listed;
+/// until the configuration can be read it retries every `configurationPollInterval`, logging each failure. `run()`
+/// returns normally when cancelled or shut down.
 public final class MeshAuditor: ServiceLifecycle.Service, Sendable {
     public struct Configuration: Sendable {
         /// How often the mesh configuration provider is called. Default 30 seconds.
@@ -58,7 +62,8 @@ public final class MeshAuditor: ServiceLifecycle.Service, Sendable {
     private let pods: Reflector<Pod>
     private let namespaces: Reflector<Namespace>
     private let controller: Controller<Pod>
-    private let reconciler: MeshAuditReconciler
+    /// Internal for tests.
+    let reconciler: MeshAuditReconciler
 
     /// - Parameters:
     ///   - api: the API server: watches Pods and Namespaces, reads ReplicaSets, Jobs and the restartable workloads,
@@ -91,7 +96,10 @@ public final class MeshAuditor: ServiceLifecycle.Service, Sendable {
             try await reconciler.reconcile(key)
         }
         namespaces.onChange { [store = pods.store] change in
-            guard change.old?.metadata.annotations != change.new?.metadata.annotations else { return }
+            guard
+                change.old?.metadata.annotations != change.new?.metadata.annotations
+                    || change.old?.metadata.labels != change.new?.metadata.labels
+            else { return }
             for pod in store.list(namespace: change.key.name) {
                 controller.enqueue(pod.key)
             }
@@ -103,17 +111,22 @@ public final class MeshAuditor: ServiceLifecycle.Service, Sendable {
     }
 
     public func run() async throws {
+        defer { reconciler.withdrawGauges() }
         do {
             try await cancelWhenGracefulShutdown {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await self.pods.run() }
                     group.addTask { try await self.namespaces.run() }
-                    while !self.loadConfiguration() {
+                    // Run again, the configuration installed before is kept: an unchanged one is no reason to wait.
+                    self.loadConfiguration()
+                    while !self.reconciler.isConfigured {
                         try await self.clock.sleep(for: self.configuration.configurationPollInterval)
+                        self.loadConfiguration()
                     }
                     // Without its namespace's annotations a pod would look not meshable rather than missing its proxy.
                     await self.namespaces.store.waitUntilSynced()
                     try Task.checkCancellation()
+                    self.reconciler.publishGauges()
                     group.addTask { try await self.controller.run() }
                     group.addTask { try await self.pollConfiguration() }
                     try await group.waitForAll()
@@ -136,6 +149,7 @@ public final class MeshAuditor: ServiceLifecycle.Service, Sendable {
     }
 
     /// Reads the configuration; true when it was installed (the first one, or a change).
+    @discardableResult
     private func loadConfiguration() -> Bool {
         do {
             return reconciler.install(try meshConfiguration())
@@ -183,6 +197,11 @@ final class MeshAuditReconciler: Sendable {
         state = Mutex(State(policy: RestartPolicy(controlPlaneNamespace: "", interval: restartInterval)))
     }
 
+    /// Whether a configuration is installed.
+    var isConfigured: Bool {
+        state.withLock { $0.audit != nil }
+    }
+
     /// Uses `configuration` from now on; false when it is the one already in use.
     func install(_ configuration: MeshConfiguration) -> Bool {
         state.withLock { state in
@@ -207,8 +226,10 @@ final class MeshAuditReconciler: Sendable {
             forget(key)
             return .done
         }
-        let namespaceAnnotations = namespaces.get(ObjectKey(namespace: nil, name: namespace))?.metadata.annotations
-        let verdict = try audit.audit(pod, namespaceAnnotations: namespaceAnnotations ?? [:])
+        let namespaceMetadata = namespaces.get(ObjectKey(namespace: nil, name: namespace))?.metadata
+        let namespaceAnnotations = namespaceMetadata?.annotations ?? [:]
+        let verdict = try audit.audit(
+            pod, namespaceAnnotations: namespaceAnnotations, namespaceLabels: namespaceMetadata?.labels ?? [:])
         guard let finding = verdict.finding else {
             forget(key)
             return .done
@@ -225,15 +246,17 @@ final class MeshAuditReconciler: Sendable {
 
         var action = ReconcileAction.done
         var restarted = false
+        var proxyFromManifest = !RestartPolicy.restartCanFix(finding, podAnnotations: pod.metadata.annotations ?? [:])
         var restartError: (any Error)?
-        if let resolved, let kind = RestartPolicy.Kind(ownerKind: resolved.owner.kind) {
+        if !proxyFromManifest, let resolved, let kind = RestartPolicy.Kind(ownerKind: resolved.owner.kind) {
             let target = RestartPolicy.Target(kind: kind, namespace: namespace, name: resolved.owner.name)
             do {
                 let outcome = try await restartIfAllowed(
                     target, reference: resolved.reference, finding: finding, pod: key.name,
-                    namespaceAnnotations: namespaceAnnotations ?? [:])
+                    namespaceAnnotations: namespaceAnnotations)
                 restarted = outcome.restarted
-                action = .requeue(after: outcome.lookAgainAfter)
+                proxyFromManifest = outcome.proxyInTemplate
+                action = outcome.lookAgainAfter.map { .requeue(after: $0) } ?? .done
             } catch {
                 restartError = error
             }
@@ -248,7 +271,8 @@ final class MeshAuditReconciler: Sendable {
                 case .proxyOutdated: (.normal, MeshAuditEvents.proxyOutdatedReason)
                 }
             let message = MeshAuditEvents.message(
-                for: finding, pod: key.name, namespace: namespace, owner: resolved?.owner, restarting: restarted)
+                for: finding, pod: key.name, namespace: namespace, owner: resolved?.owner, restarting: restarted,
+                proxyFromManifest: proxyFromManifest)
             await events.record(type, reason: reason, message: message, about: podReference)
             if let resolved {
                 await events.record(type, reason: reason, message: message, about: resolved.reference)
@@ -267,16 +291,17 @@ final class MeshAuditReconciler: Sendable {
 
     /// Restarts `target` if the policy allows it now.
     ///
-    /// - Returns: whether it was restarted, and when to look again (the end of the quiet period, else the
-    ///   interval).
+    /// - Returns: whether it was restarted; when to look again (the end of the quiet period, else the interval),
+    ///   nil when never (the proxy is in the workload's template: only a change of the template, which rolls the
+    ///   pods, can fix it); and whether that was the reason.
     private func restartIfAllowed(
         _ target: RestartPolicy.Target, reference: ObjectReference, finding: MeshFinding, pod: String,
         namespaceAnnotations: [String: String]
-    ) async throws -> (restarted: Bool, lookAgainAfter: Duration) {
+    ) async throws -> (restarted: Bool, lookAgainAfter: Duration?, proxyInTemplate: Bool) {
         let now = clock.now()
         // Restarted by us lately: the answer cannot be yes, so do not even read the workload.
         if let until = state.withLock({ $0.policy.remembersRestart(of: target, now: now) }) {
-            return (false, Self.duration(from: now, to: until))
+            return (false, duration(from: now, to: until), false)
         }
         let object: JSONValue
         do {
@@ -284,7 +309,7 @@ final class MeshAuditReconciler: Sendable {
                 target.kind.resourceType, namespace: target.namespace, name: target.name, subresource: nil,
                 as: JSONValue.self)
         } catch let error as KubeError where error.code == .notFound {
-            return (false, restartInterval)
+            return (false, restartInterval, false)
         }
         let workload = RestartPolicy.Workload(kind: target.kind, object: object)
         let decision = state.withLock { state in
@@ -294,11 +319,16 @@ final class MeshAuditReconciler: Sendable {
         }
         switch decision {
         case .skip(.recentlyRestarted(let until)):
-            return (false, Self.duration(from: now, to: until))
+            return (false, duration(from: now, to: until), false)
+        case .skip(.proxyInTemplate):
+            logger.debug(
+                "not restarting: the proxy is in the pod template",
+                metadata: ["workload": "\(target.namespace)/\(target)"])
+            return (false, nil, true)
         case .skip(let reason):
             logger.debug(
                 "not restarting", metadata: ["workload": "\(target.namespace)/\(target)", "reason": "\(reason)"])
-            return (false, restartInterval)
+            return (false, restartInterval, false)
         case .restart:
             do {
                 _ = try await api.patch(
@@ -323,7 +353,7 @@ final class MeshAuditReconciler: Sendable {
             await events.record(
                 .normal, reason: MeshAuditEvents.restartedReason,
                 message: MeshAuditEvents.restartedMessage(for: finding, pod: pod), about: reference)
-            return (true, restartInterval)
+            return (true, restartInterval, false)
         }
     }
 
@@ -334,11 +364,16 @@ final class MeshAuditReconciler: Sendable {
         }
     }
 
+    /// Sets the gauges of the owners in `counts`; an owner with no pod left gets 0 and its gauges are forgotten.
     private static func setGauges(
         _ counts: [MeshAuditBook.OwnerGroup: MeshAuditBook.Counts], in state: inout State,
         factory: any MetricsFactory
     ) {
         for (group, counts) in counts {
+            if counts == MeshAuditBook.Counts() {
+                if let gauges = state.gauges.removeValue(forKey: group) { withdraw(gauges) }
+                continue
+            }
             let gauges =
                 state.gauges[group]
                 ?? {
@@ -359,7 +394,46 @@ final class MeshAuditReconciler: Sendable {
         }
     }
 
-    private static func duration(from start: Date, to end: Date) -> Duration {
-        .nanoseconds(Int64(max(0, end.timeIntervalSince(start)) * 1e9))
+    /// Sets both gauges to 0, the last value the owner's series get until it has a finding again.
+    /// Sets the owner's gauges to 0 (for a scrape that sees them before they go) and removes their series, so
+    /// owners that come and go (bare pods, orphan ReplicaSets) leave no series behind.
+    private static func withdraw(_ gauges: (proxyMissing: Gauge, proxyOutdated: Gauge)) {
+        gauges.proxyMissing.record(0)
+        gauges.proxyOutdated.record(0)
+        gauges.proxyMissing.destroy()
+        gauges.proxyOutdated.destroy()
+    }
+
+    /// Sets the gauges from the counts remembered (when `MeshAuditor` starts, or starts again).
+    func publishGauges() {
+        state.withLock { state in
+            Self.setGauges(state.book.counts, in: &state, factory: metricsFactory)
+        }
+    }
+
+    /// Sets every gauge to 0 and forgets it (when `MeshAuditor` stops: another replica reports now). The counts are
+    /// kept for `publishGauges`.
+    func withdrawGauges() {
+        state.withLock { state in
+            for gauges in state.gauges.values { Self.withdraw(gauges) }
+            state.gauges = [:]
+        }
+    }
+
+    /// The owners whose gauges are kept.
+    var gaugedGroups: Set<MeshAuditBook.OwnerGroup> {
+        state.withLock { Set($0.gauges.keys) }
+    }
+
+    /// The time from `start` to `end`, between 0 and `restartInterval` (a date read from a workload can be
+    /// anything, and a Double out of Int64's range must never be converted).
+    private func duration(from start: Date, to end: Date) -> Duration {
+        let seconds = end.timeIntervalSince(start)
+        guard seconds.isFinite, seconds > 0 else { return .zero }
+        guard seconds < restartInterval.inSeconds else { return restartInterval }
+        // 9e18 is below Int64.max (9.22e18) with room for the rounding of the Double.
+        if seconds * 1e9 < 9e18 { return .nanoseconds(Int64(seconds * 1e9)) }
+        if seconds < 9e18 { return .seconds(Int64(seconds)) }
+        return restartInterval
     }
 }

@@ -8,13 +8,17 @@ import LinkerdInject
 /// The rules, in the order they are checked:
 /// 1. Only Deployments, StatefulSets and DaemonSets are restarted (`Kind`); a pod of a ReplicaSet counts for its
 ///    Deployment. Jobs, CronJobs and bare pods never are: recreating them reruns work or loses the pod.
-/// 2. Never in the control-plane namespace.
+/// 2. Never in the control-plane namespace, nor a workload whose pod template already holds the
+///    `linkerd-proxy` container (`linkerd inject --manual`): a restart brings the same proxy back. (The pod-level
+///    side of this rule is `restartCanFix`.)
 /// 3. Opt-in: `config.linkerd.io/auto-restart` on the workload's own metadata decides (`enabled` or `disabled`);
 ///    without it, the namespace's value decides; absent everywhere means no. Any other value, at whichever level
 ///    decides, means no: a typo must not start rollouts.
 /// 4. At most one restart per workload per `interval`, measured on the caller's clock: the policy remembers the
 ///    restarts it made, and the pod template's `kubectl.kubernetes.io/restartedAt` (written by this policy or by
-///    `kubectl rollout restart`) covers restarts it does not remember (another controller replica, a restart).
+///    `kubectl rollout restart`) covers restarts it does not remember (another controller replica, a restart). A
+///    `restartedAt` later than `now + interval` (written by hand, say year 9999) counts as `now`: it delays one
+///    interval, no more.
 /// 5. Not while the workload's previous rollout is still in progress (its status lags its spec).
 ///
 /// A restart is exactly what `kubectl rollout restart` does: a patch of the pod template's
@@ -66,15 +70,18 @@ public struct RestartPolicy: Sendable {
         public var restartedAt: Date?
         /// Whether the workload's controller has not finished rolling out its current spec.
         public var rolloutInProgress: Bool
+        /// Whether the pod template holds a container or init container named `linkerd-proxy`.
+        public var templateHasProxy: Bool
 
         public init(
             target: Target, annotations: [String: String] = [:], restartedAt: Date? = nil,
-            rolloutInProgress: Bool = false
+            rolloutInProgress: Bool = false, templateHasProxy: Bool = false
         ) {
             self.target = target
             self.annotations = annotations
             self.restartedAt = restartedAt
             self.rolloutInProgress = rolloutInProgress
+            self.templateHasProxy = templateHasProxy
         }
 
         /// Reads a workload object as the API returns it.
@@ -107,16 +114,19 @@ public struct RestartPolicy: Sendable {
                     inProgress = true
                 }
             }
-            let restartedAt = object["spec"]?["template"]?["metadata"]?["annotations"]?[
-                RestartPolicy.restartedAtAnnotation]?
-                .stringValue
+            let template = object["spec"]?["template"]
+            let restartedAt = template?["metadata"]?["annotations"]?[RestartPolicy.restartedAtAnnotation]?.stringValue
+            let templateSpec = template?["spec"]
+            let containers =
+                (templateSpec?["containers"]?.arrayValue ?? []) + (templateSpec?["initContainers"]?.arrayValue ?? [])
             self.init(
                 target: Target(
                     kind: kind, namespace: metadata?["namespace"]?.stringValue ?? "",
                     name: metadata?["name"]?.stringValue ?? ""),
                 annotations: Self.strings(metadata?["annotations"]),
                 restartedAt: restartedAt.flatMap(KubeTime.parse),
-                rolloutInProgress: inProgress)
+                rolloutInProgress: inProgress,
+                templateHasProxy: containers.contains { $0["name"]?.stringValue == MeshKeys.proxyContainerName })
         }
 
         private static func integer(_ value: JSONValue?) -> Int64? {
@@ -145,6 +155,8 @@ public struct RestartPolicy: Sendable {
     /// Why a workload is not restarted now.
     public enum Skip: Hashable, Sendable {
         case controlPlane
+        /// The pod template already holds the proxy (`linkerd inject --manual`): a restart cannot replace it.
+        case proxyInTemplate
         /// Neither the workload nor its namespace says `enabled`.
         case notOptedIn
         /// The workload says `disabled` (or, without a value of its own, its namespace does).
@@ -162,6 +174,9 @@ public struct RestartPolicy: Sendable {
 
     /// The pod template annotation `kubectl rollout restart` sets.
     public static let restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
+    /// How the webhook's `linkerd.io/created-by` value starts (`MeshKeys.createdBy`: `linkerd/proxy-injector
+    /// <version>`); the CLI writes `linkerd/cli <version>`.
+    public static let webhookCreatedByPrefix = "linkerd/proxy-injector"
 
     /// The shortest time between two restarts of one workload.
     public var interval: Duration
@@ -181,6 +196,9 @@ public struct RestartPolicy: Sendable {
         if workload.target.namespace == controlPlaneNamespace {
             return .skip(.controlPlane)
         }
+        if workload.templateHasProxy {
+            return .skip(.proxyInTemplate)
+        }
         if let skip = Self.optIn(workload: workload.annotations, namespace: namespaceAnnotations) {
             return .skip(skip)
         }
@@ -191,6 +209,17 @@ public struct RestartPolicy: Sendable {
             return .skip(.rolloutInProgress)
         }
         return .restart
+    }
+
+    /// Whether a restart can fix `finding` on a pod annotated `podAnnotations`, before looking at its workload: a
+    /// missing proxy, or an outdated one the webhook injected (`linkerd.io/created-by` starts with
+    /// `linkerd/proxy-injector`). Any other proxy (`linkerd inject --manual`, or an injector that did not say) came
+    /// with the pod's template, and a restart would recreate it as outdated as it is, every interval, forever.
+    public static func restartCanFix(_ finding: MeshFinding, podAnnotations: [String: String]) -> Bool {
+        switch finding {
+        case .proxyMissing: true
+        case .proxyOutdated: podAnnotations[MeshKeys.createdBy]?.hasPrefix(webhookCreatedByPrefix) == true
+        }
     }
 
     /// When `target` may be restarted again, if this policy restarted it less than `interval` before `now`. Lets
@@ -237,9 +266,11 @@ public struct RestartPolicy: Sendable {
         }
     }
 
-    /// The end of the quiet period after the latest restart, remembered or read from the template (rule 4).
+    /// The end of the quiet period after the latest restart, remembered or read from the template (rule 4). A
+    /// template time beyond `now + interval` counts as `now`.
     private func restartedUntil(_ workload: Workload, now: Date) -> Date? {
-        let seen = [restarts[workload.target], workload.restartedAt].compactMap { $0 }.max()
+        let template = workload.restartedAt.map { $0 > now.addingTimeInterval(interval.inSeconds) ? now : $0 }
+        let seen = [restarts[workload.target], template].compactMap { $0 }.max()
         guard let seen else { return nil }
         let until = seen.addingTimeInterval(interval.inSeconds)
         return until > now ? until : nil

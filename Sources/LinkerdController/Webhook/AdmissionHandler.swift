@@ -58,6 +58,12 @@ public struct AdmissionEvent: Sendable, Hashable {
 /// - Events (`Injected` / `InjectionSkipped`) are returned in the outcome for the pod's owner, not emitted here, and
 ///   none for dry runs (`request.dryRun`), whose side effects must not show.
 ///
+/// Lookups that miss their caches share one budget (`lookupTimeout`, 2 s by default), well inside the API server's
+/// `timeoutSeconds` (10 s) for the webhook, so a slow API server makes us answer rather than the API server give up
+/// on us (which would admit the pod unmeshed with nothing logged or counted here). A namespace lookup out of time is
+/// an internal failure (below); an owner lookup out of time leaves the pod without an owner (injected, but without
+/// the owner's label and Events), since the owner matters only for those.
+///
 /// Internal failures (the mesh configuration cannot be read, the namespace cannot be looked up) do not reject the
 /// object: it is allowed **without** a patch, the error is logged and counted in
 /// `proxy_inject_admission_errors_total`, and the response carries an admission warning. This deliberately fixes
@@ -74,6 +80,8 @@ public struct AdmissionHandler: Sendable {
     private let metrics: AdmissionMetrics
     private let injectors = InjectorCache()
     private let backgroundEvents: BackgroundEventLimiter
+    private let lookupTimeout: Duration
+    private let clock: any WallClock
     private let logger: Logger
 
     /// At most this many background Event creations run at once; more are dropped (and logged).
@@ -83,13 +91,18 @@ public struct AdmissionHandler: Sendable {
     ///   - configuration: the current mesh configuration, e.g. `{ try source.current() }` of a
     ///     `MeshConfigurationSource`; called for every review, so it must be cheap.
     ///   - metricsFactory: where the metrics of `AdmissionMetrics` are registered.
+    ///   - lookupTimeout: the time a review may spend on namespace and owner lookups its caches cannot answer (they
+    ///     run concurrently); keep it well below the webhook's `timeoutSeconds`.
+    ///   - clock: times `lookupTimeout`.
     public init(
         configuration: @escaping @Sendable () throws -> MeshConfiguration,
         namespaces: NamespaceAnnotationLookup,
         owners: OwnerResolver,
         events: EventRecorder,
         metricsFactory: any MetricsFactory,
-        logger: Logger
+        logger: Logger,
+        lookupTimeout: Duration = .seconds(2),
+        clock: any WallClock = SystemWallClock()
     ) {
         self.configuration = configuration
         self.namespaces = namespaces
@@ -97,6 +110,8 @@ public struct AdmissionHandler: Sendable {
         self.events = events
         self.metrics = AdmissionMetrics(factory: metricsFactory)
         self.backgroundEvents = BackgroundEventLimiter(limit: Self.maximumBackgroundEvents)
+        self.lookupTimeout = lookupTimeout
+        self.clock = clock
         self.logger = logger
     }
 
@@ -194,16 +209,18 @@ public struct AdmissionHandler: Sendable {
         return .finished(decide(pending, namespaceAnnotations: annotations, owner: owner))
     }
 
-    /// Does the lookups `begin` could not, then decides.
+    /// Does the lookups `begin` could not, within `lookupTimeout`, then decides.
     func complete(_ pending: PendingReview) async -> AdmissionOutcome {
         let review = pending.review
-        async let resolvedOwner = owner(of: pending)
+        let deadline = clock.now().addingTimeInterval(lookupTimeout.inSeconds)
+        async let resolvedOwner = owner(of: pending, deadline: deadline)
         let annotations: [String: String]
         if let known = pending.namespaceAnnotations {
             annotations = known
         } else {
             do {
-                annotations = try await namespaces.lookup(review.namespace)
+                let namespaces = namespaces
+                annotations = try await withDeadline(deadline) { try await namespaces.lookup(review.namespace) }
             } catch {
                 _ = await resolvedOwner
                 return failOpen(review, stage: "reading namespace \(review.namespace.quoted)", error: error)
@@ -212,9 +229,52 @@ public struct AdmissionHandler: Sendable {
         return decide(pending, namespaceAnnotations: annotations, owner: await resolvedOwner)
     }
 
-    private func owner(of pending: PendingReview) async -> ResolvedOwner? {
+    /// The resolved owner, or nil when resolving it takes past `deadline`.
+    private func owner(of pending: PendingReview, deadline: Date) async -> ResolvedOwner? {
         if case .some(let owner) = pending.owner { return owner }
-        return await owners.resolve(namespace: pending.review.namespace, ownerReferences: pending.ownerReferences)
+        let (owners, namespace, references) = (owners, pending.review.namespace, pending.ownerReferences)
+        do {
+            return try await withDeadline(deadline) {
+                await owners.resolve(namespace: namespace, ownerReferences: references)
+            }
+        } catch {
+            logger.warning(
+                "injecting without the pod's owner: looking it up took too long",
+                metadata: [
+                    "uid": "\(pending.review.uid)", "namespace": "\(namespace)",
+                    "owner": "\(references?.first.map { "\($0.kind)/\($0.name)" } ?? "")", "error": "\(error)",
+                ])
+            return nil
+        }
+    }
+
+    /// The result of `operation`, or `LookupTimedOut` once `deadline` passes on `clock`. The operation runs in a
+    /// task of its own, cancelled at the deadline, and is not waited for: a lookup that ignores cancellation cannot
+    /// hold the review. Everything started here ends by the deadline, so it needs no cancellation of its own.
+    private func withDeadline<T: Sendable>(
+        _ deadline: Date, _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let (clock, timeout) = (clock, lookupTimeout)
+        return try await withCheckedThrowingContinuation { continuation in
+            let race = DeadlineRace(continuation)
+            race.attach(
+                Task {
+                    do {
+                        race.decide(.success(try await operation()))
+                    } catch {
+                        race.decide(.failure(error))
+                    }
+                })
+            race.attach(
+                Task {
+                    do {
+                        try await clock.sleep(until: deadline)
+                    } catch {
+                        return  // Cancelled: the operation finished first.
+                    }
+                    race.decide(.failure(LookupTimedOut(timeout: timeout)))
+                })
+        }
     }
 
     // MARK: - Decision
@@ -236,7 +296,8 @@ public struct AdmissionHandler: Sendable {
                 "ignoring an annotation",
                 metadata: [
                     "namespace": "\(review.namespace)", "kind": "\(review.kind)", "name": "\(report.name)",
-                    "annotation": "\(warning.key)", "value": "\(warning.value)", "reason": "\(warning.reason)",
+                    "annotation": "\(warning.key)", "value": "\(Self.abbreviated(warning.value))",
+                    "reason": "\(warning.reason)",
                 ])
             metrics.countWarning(namespace: review.namespace, annotation: warning.key)
         }
@@ -308,6 +369,15 @@ public struct AdmissionHandler: Sendable {
         }
         output.append(contentsOf: "}}".utf8)
         return Data(output)
+    }
+
+    /// The longest annotation value logged, in characters: values may be up to 256 KiB, logs should not be.
+    static let maximumLoggedValueLength = 200
+
+    /// `value` quoted, cut to `maximumLoggedValueLength` characters with an ellipsis when longer.
+    static func abbreviated(_ value: String) -> String {
+        guard value.count > maximumLoggedValueLength else { return value.quoted }
+        return value.prefix(maximumLoggedValueLength).quoted + "…"
     }
 
     private static func ownerReferences(of object: JSONValue) -> [OwnerReference]? {
@@ -421,6 +491,47 @@ private final class InjectorCache: Sendable {
         let injector = ProxyInjector(configuration: configuration)
         current.withLock { $0 = injector }
         return injector
+    }
+}
+
+/// A lookup that did not answer in time.
+struct LookupTimedOut: Error, CustomStringConvertible {
+    var timeout: Duration
+
+    var description: String { "no answer within \(timeout)" }
+}
+
+/// The waiter of `withDeadline` and the tasks racing to answer it: the first answer resumes the waiter and cancels
+/// the tasks; later answers are dropped.
+private final class DeadlineRace<T: Sendable>: Sendable {
+    private struct State {
+        var waiter: CheckedContinuation<T, any Error>?
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    private let state: Mutex<State>
+
+    init(_ waiter: CheckedContinuation<T, any Error>) {
+        state = Mutex(State(waiter: waiter))
+    }
+
+    /// Keeps `task` to cancel once the race is decided, or cancels it at once when it already is.
+    func attach(_ task: Task<Void, Never>) {
+        let decided = state.withLock { state in
+            guard state.waiter != nil else { return true }
+            state.tasks.append(task)
+            return false
+        }
+        if decided { task.cancel() }
+    }
+
+    func decide(_ result: Result<T, any Error>) {
+        let (waiter, tasks) = state.withLock { state in
+            defer { state = State(waiter: nil) }
+            return (state.waiter, state.tasks)
+        }
+        waiter?.resume(with: result)
+        for task in tasks { task.cancel() }
     }
 }
 

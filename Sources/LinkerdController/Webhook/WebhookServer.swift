@@ -14,8 +14,8 @@ import ServiceLifecycle
 ///   configured otherwise, as the Go injector).
 /// - HTTP/1.1 with keep-alive. `POST /` only: other paths are answered 404, other methods on `/` 405.
 /// - A body over `maximumBodyBytes` (10 MB, as upstream) is answered 413 and the connection closed, without
-///   decoding anything. Header size limits and the header read timeout (15 s, Go's `ReadHeaderTimeout`) are those
-///   of `HTTPServer`.
+///   decoding anything. Header size limits, the header read timeout (15 s, Go's `ReadHeaderTimeout`) and the limit
+///   of open connections (`maximumConnections`) are those of `HTTPServer`.
 /// - Reviews are decided on the connection's event loop; only a namespace or owner lookup that misses its cache
 ///   runs in a task. Events are emitted in the background after the answer is ready.
 ///
@@ -31,15 +31,18 @@ public final class WebhookServer: ServiceLifecycle.Service, Sendable {
         public var maximumBodyBytes: Int
         /// From a connection's start, or a request's first byte, to its complete head: 15 s by default.
         public var headerReadTimeout: TimeAmount
+        /// Connections open at once; more are closed as soon as they are accepted: 1,024 by default.
+        public var maximumConnections: Int
 
         public init(
             host: String = "0.0.0.0", port: Int = 8443, maximumBodyBytes: Int = 10 * 1024 * 1024,
-            headerReadTimeout: TimeAmount = .seconds(15)
+            headerReadTimeout: TimeAmount = .seconds(15), maximumConnections: Int = 1024
         ) {
             self.host = host
             self.port = port
             self.maximumBodyBytes = maximumBodyBytes
             self.headerReadTimeout = headerReadTimeout
+            self.maximumConnections = maximumConnections
         }
     }
 
@@ -49,7 +52,8 @@ public final class WebhookServer: ServiceLifecycle.Service, Sendable {
         configuration: Configuration = Configuration(), credentials: TLSCredentialStore, handler: AdmissionHandler,
         logger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
-        var serverConfiguration = HTTPServer.Configuration(host: configuration.host, port: configuration.port)
+        var serverConfiguration = HTTPServer.Configuration(
+            host: configuration.host, port: configuration.port, maximumConnections: configuration.maximumConnections)
         serverConfiguration.headerReadTimeout = configuration.headerReadTimeout
         server = HTTPServer(
             name: "webhook", configuration: serverConfiguration,
