@@ -11,9 +11,6 @@ public enum SkipReason: String, Sendable, Hashable, CaseIterable {
     case invalidInjectAnnotationAtNamespace = "invalid_inject_annotation_at_ns"
     case invalidInjectAnnotationAtWorkload = "invalid_inject_annotation_at_workload"
     case disabledAutomountServiceAccountToken = "disabled_automount_service_account_token_account"
-    /// Ours: `linkerd inject` refuses objects labelled `linkerd.io/control-plane-component` (the control plane's
-    /// own proxies are rendered by its chart). The webhook never sees them: its object selector excludes them.
-    case controlPlaneComponent = "control_plane_component"
 
     /// The human text upstream Linkerd uses in events and logs.
     public var text: String {
@@ -27,7 +24,6 @@ public enum SkipReason: String, Sendable, Hashable, CaseIterable {
         case .invalidInjectAnnotationAtNamespace: "invalid value for annotation \"linkerd.io/inject\" at namespace"
         case .invalidInjectAnnotationAtWorkload: "invalid value for annotation \"linkerd.io/inject\" at workload"
         case .disabledAutomountServiceAccountToken: "automountServiceAccountToken set to \"false\""
-        case .controlPlaneComponent: "this is a Linkerd control-plane component"
         }
     }
 }

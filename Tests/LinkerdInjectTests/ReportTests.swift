@@ -66,7 +66,6 @@ struct ReportTests {
             .disabledAutomountServiceAccountToken: (
                 "disabled_automount_service_account_token_account", "automountServiceAccountToken set to \"false\""
             ),
-            .controlPlaneComponent: ("control_plane_component", "this is a Linkerd control-plane component"),
         ]
         #expect(Set(expected.keys) == Set(SkipReason.allCases))
         for (reason, (key, text)) in expected {
