@@ -53,6 +53,7 @@ let package = Package(
                 .product(name: "KubeTestServer", package: rootPackage),
                 .product(name: "LinkerdController", package: rootPackage),
                 .product(name: "LinkerdCore", package: rootPackage),
+                .product(name: "LinkerdTestSupport", package: rootPackage),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -4,6 +4,7 @@ import KubeModel
 import KubeTestServer
 import LinkerdController
 import LinkerdCore
+import LinkerdTestSupport
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -28,7 +29,9 @@ struct WebhookLoad {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try "namespace: linkerd\n".write(
             to: directory.appendingPathComponent("values"), atomically: true, encoding: .utf8)
-        try "".write(to: directory.appendingPathComponent("ca-bundle.crt"), atomically: true, encoding: .utf8)
+        // A real trust anchor: without one the configuration is invalid and every review fails open (no patch).
+        try TestCertificateAuthority(commonName: "root.linkerd.cluster.local").certificatePEM.write(
+            to: directory.appendingPathComponent("ca-bundle.crt"), atomically: true, encoding: .utf8)
         try reviewJSON().write(to: URL(fileURLWithPath: arguments[1]))
 
         let server = try await KubeTestServer.start()
