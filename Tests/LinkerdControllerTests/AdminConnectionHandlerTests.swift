@@ -52,17 +52,7 @@ private func withServer(
     let server = HTTPServer(
         name: "test", configuration: configuration, security: .plaintext, responder: EchoPathResponder(),
         group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test.http"))
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await server.run() }
-        do {
-            try await body(try await server.waitUntilBound())
-        } catch {
-            group.cancelAll()
-            throw error
-        }
-        group.cancelAll()
-        try await group.waitForAll()
-    }
+    try await whileServing({ try await server.run() }, bound: { try await server.waitUntilBound() }, body)
 }
 
 /// Reads every body, then answers `answer <path>`.

@@ -138,17 +138,7 @@ private func get(
 
 /// Runs the server for the duration of `body`, then cancels it and waits for it to return.
 private func withRunning(_ server: AdminServer, _ body: (Int) async throws -> Void) async throws {
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await server.run() }
-        do {
-            try await body(try await server.waitUntilBound())
-        } catch {
-            group.cancelAll()
-            throw error
-        }
-        group.cancelAll()
-        try await group.waitForAll()
-    }
+    try await whileServing({ try await server.run() }, bound: { try await server.waitUntilBound() }, body)
 }
 
 /// A plain TCP connection that records what it receives and whether the peer closed it.

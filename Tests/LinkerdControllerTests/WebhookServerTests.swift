@@ -232,16 +232,8 @@ private func withWebhookServer(
 ) async throws {
     let server = WebhookServer(
         configuration: configuration, credentials: credentials, handler: handler, logger: Logger(label: "test.webhook"))
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await server.run() }
-        do {
-            try await body(server, try await server.waitUntilBound())
-        } catch {
-            group.cancelAll()
-            throw error
-        }
-        group.cancelAll()
-        try await group.waitForAll()
+    try await whileServing({ try await server.run() }, bound: { try await server.waitUntilBound() }) { port in
+        try await body(server, port)
     }
 }
 
