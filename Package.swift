@@ -14,7 +14,10 @@
 //                        uninject
 //   4  LinkerdController the webhook server, its certificates, the admin server and the mesh-auditing reconcile
 //                        loop (I/O, on KubeAPI, NIO and the runtime)
-//   4  LinkerdCLI        the `linkerd` command line (inject, uninject) as a library the executable wraps
+//   4  LinkerdCLI        the `linkerd` command line (inject, uninject, identity) as a library the executable wraps
+//   1  LinkerdProxyAPI   the proxy API's protobuf messages and gRPC stubs (generated: `make generate`)
+//   1  LinkerdIdentity   the mesh CA as pure logic: CSR checks, issuance, issuer and trust anchors, token identities
+//   4  LinkerdIdentityServer  the Certify gRPC service, its TLS, issuer hot reload, events and metrics
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -36,6 +39,10 @@ let package = Package(
         .library(name: "LinkerdInject", targets: ["LinkerdInject"]),
         .library(name: "LinkerdController", targets: ["LinkerdController"]),
         .library(name: "LinkerdCLI", targets: ["LinkerdCLI"]),
+        .library(name: "LinkerdProxyAPI", targets: ["LinkerdProxyAPI"]),
+        .library(name: "LinkerdIdentity", targets: ["LinkerdIdentity"]),
+        .library(name: "LinkerdIdentityServer", targets: ["LinkerdIdentityServer"]),
+        .executable(name: "linkerd-identity", targets: ["linkerd-identity"]),
         .executable(name: "linkerd-dev-cluster", targets: ["linkerd-dev-cluster"]),
         .executable(name: "linkerd-controller", targets: ["linkerd-controller"]),
         .executable(name: "linkerd", targets: ["linkerd"]),
@@ -54,6 +61,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0", traits: []),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // Layer 0
@@ -128,6 +140,94 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Layer 1: the proxy API (generated code, committed; regenerate with `make generate`).
+        .target(
+            name: "LinkerdProxyAPI",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            exclude: ["Proto"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "LinkerdProxyAPITests",
+            dependencies: [
+                "LinkerdProxyAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // Layer 1: the identity CA's logic.
+        .target(
+            name: "LinkerdIdentity",
+            dependencies: [
+                "KubeModel", "LinkerdCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LinkerdIdentityTests",
+            dependencies: [
+                "LinkerdIdentity", "KubeModel", "LinkerdCore", "LinkerdTestSupport", "KubeTestServer", "KubeClient",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // Layer 4: the identity service.
+        .target(
+            name: "LinkerdIdentityServer",
+            dependencies: [
+                "LinkerdIdentity", "LinkerdProxyAPI", "LinkerdController", "KubeModel", "KubeClient", "LinkerdCore",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LinkerdIdentityServerTests",
+            dependencies: [
+                "LinkerdIdentityServer", "LinkerdIdentity", "LinkerdProxyAPI", "LinkerdController", "KubeModel",
+                "KubeClient", "KubeTestServer", "LinkerdTestSupport", "LinkerdCore",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // Layer 4: the controller and the CLI.
         .target(
             name: "LinkerdController",
@@ -174,12 +274,20 @@ let package = Package(
                 "LinkerdInject", "KubeModel", "LinkerdCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "LinkerdCLITests",
-            dependencies: ["LinkerdCLI", "LinkerdInject", "KubeModel", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "LinkerdCLI", "LinkerdInject", "KubeModel", .product(name: "Yams", package: "Yams"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
@@ -254,6 +362,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "linkerd-identity",
+            dependencies: [
+                "LinkerdIdentityServer", "LinkerdIdentity", "KubeClient", "LinkerdCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

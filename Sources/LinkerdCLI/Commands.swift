@@ -9,7 +9,7 @@ public struct LinkerdCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "linkerd",
         abstract: "linkerd manages the Linkerd service mesh (linkerd-swift).",
-        subcommands: [InjectCommand.self, UninjectCommand.self, VersionCommand.self]
+        subcommands: [InjectCommand.self, UninjectCommand.self, IdentityCommand.self, VersionCommand.self]
     )
 
     public init() {}

@@ -22,7 +22,7 @@ struct ManifestContractTests {
         #expect(
             names == [
                 "00-namespace.yaml", "10-config.yaml", "20-proxy-injector-rbac.yaml", "30-proxy-injector.yaml",
-                "40-proxy-injector-webhook.yaml",
+                "35-identity.yaml", "40-proxy-injector-webhook.yaml",
             ])
         #expect(manifests.documents.first?.header.kind == "Namespace")
         #expect(manifests.documents.last?.header.kind == "MutatingWebhookConfiguration")
