@@ -8,7 +8,7 @@ CPU_BOUND_SUITES = LinkerdIdentityServerTests
 # Every source directory but LinkerdProxyAPI, which holds only generated code (`make generate`).
 FORMATTED_SOURCES = $(filter-out Sources/LinkerdProxyAPI,$(wildcard Sources/*))
 
-.PHONY: help build deps test fmt lint generate bench bench-webhook demo clean
+.PHONY: help build deps test fmt lint generate bench bench-webhook bench-certify demo clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ bench: ## Run the benchmarks (release build, separate package in Benchmarks/)
 
 bench-webhook: ## Load-test the proxy injector webhook with hey over HTTPS keep-alive (webhook pinned to one core)
 	Benchmarks/webhook-load.sh
+
+bench-certify: ## Load-test Certify: calls per second and latency, linkerd-identity on one event-loop thread
+	cd Benchmarks && $(SWIFT) build -c release --product CertifyLoad && .build/release/CertifyLoad
 
 demo: ## Run the main job: linkerd-controller against a loopback API server, meshing, auditing and restarting pods
 	$(SWIFT) run linkerd-dev-cluster

@@ -18,6 +18,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         .executableTarget(
@@ -43,6 +48,28 @@ let package = Package(
             path: "Benchmarks/InjectorBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // A load client for `make bench-certify`: Certify calls per second and latency.
+        .executableTarget(
+            name: "CertifyLoad",
+            dependencies: [
+                .product(name: "KubeClient", package: rootPackage),
+                .product(name: "KubeModel", package: rootPackage),
+                .product(name: "KubeTestServer", package: rootPackage),
+                .product(name: "LinkerdIdentityServer", package: rootPackage),
+                .product(name: "LinkerdProxyAPI", package: rootPackage),
+                .product(name: "LinkerdTestSupport", package: rootPackage),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            path: "Sources/CertifyLoad",
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Not a benchmark of the harness: a server for `webhook-load.sh`, which measures the webhook with `hey`.
         .executableTarget(

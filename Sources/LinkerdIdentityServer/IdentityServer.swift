@@ -19,6 +19,8 @@ import X509
 /// - The certificate is issued once the first issuer is loaded (`issuerUpdated(_:now:)`, wired to the
 ///   `IssuerWatcher`), before the port is bound; it is renewed at 70% of its lifetime and whenever the issuer
 ///   changes. New connections get the new certificate at once (a `CertificateReloader`); no restart is needed.
+/// - Before binding (after the first issuer), the `TokenReviewPermission` check must pass, as upstream's startup
+///   SelfSubjectAccessReview; `run()` throws its error when it does not, and the port is never bound.
 /// - Plaintext HTTP/2 only on a loopback address (tests, a sidecar setup): `init` refuses any other.
 /// - Requests over `maximumRequestBytes` are refused by the transport (`resourceExhausted`).
 public final class IdentityServer: ServiceLifecycle.Service, Sendable {
@@ -49,6 +51,7 @@ public final class IdentityServer: ServiceLifecycle.Service, Sendable {
     public let certificate: ServerCertificate
     private let service: CertifyService
     private let authority: IdentityAuthority
+    private let permission: TokenReviewPermission?
     private let clock: any WallClock
     private let logger: Logger
     private let eventLoopGroup: MultiThreadedEventLoopGroup
@@ -62,10 +65,11 @@ public final class IdentityServer: ServiceLifecycle.Service, Sendable {
         case failed(any Error)
     }
 
+    /// - Parameter permission: the check to pass before binding; nil skips it.
     /// - Throws: `IdentityServerError.plaintextNotOnLoopback` when plaintext is asked for on another address.
     public init(
         configuration: Configuration, service: CertifyService, authority: IdentityAuthority,
-        certificate: ServerCertificate, clock: any WallClock, logger: Logger,
+        certificate: ServerCertificate, permission: TokenReviewPermission?, clock: any WallClock, logger: Logger,
         eventLoopGroup: MultiThreadedEventLoopGroup = .singleton
     ) throws(IdentityServerError) {
         if configuration.plaintext, !Self.isLoopback(configuration.host) {
@@ -75,6 +79,7 @@ public final class IdentityServer: ServiceLifecycle.Service, Sendable {
         self.service = service
         self.authority = authority
         self.certificate = certificate
+        self.permission = permission
         self.clock = clock
         self.logger = logger
         self.eventLoopGroup = eventLoopGroup
@@ -125,6 +130,13 @@ public final class IdentityServer: ServiceLifecycle.Service, Sendable {
         // The certificate needs the issuer; wait for the first one (or cancellation, when loading failed).
         var changes = issuerChanges.stream.makeAsyncIterator()
         guard await changes.next() != nil else { throw CancellationError() }
+        if let permission {
+            do {
+                try await cancelWhenGracefulShutdown { try await permission.verify() }
+            } catch is CancellationError where Task.isShuttingDownGracefully {
+                return
+            }
+        }
 
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.rpc.maxRequestPayloadSize = configuration.maximumRequestBytes

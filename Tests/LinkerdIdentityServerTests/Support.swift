@@ -143,12 +143,15 @@ struct IdentityFixture {
         _ body: (Io_Linkerd_Proxy_Identity_Identity.Client<HTTP2ClientTransport.Posix>) async throws -> Result
     ) async throws -> Result {
         let anchorPEM = files.anchor.certificatePEM
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: "127.0.0.1", port: port),
-            transportSecurity: .tls { tls in
+        let security: HTTP2ClientTransport.Posix.TransportSecurity =
+            controller.settings.plaintext
+            ? .plaintext
+            : .tls { tls in
                 tls.trustRoots = .certificates([.bytes(Array(anchorPEM.utf8), format: .pem)])
                 tls.serverCertificateVerification = .fullVerification
-            },
+            }
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: security,
             config: .defaults { $0.http2.authority = serverName })
         return try await withGRPCClient(transport: transport) { client in
             try await body(Io_Linkerd_Proxy_Identity_Identity.Client(wrapping: client))
@@ -168,40 +171,82 @@ struct IdentityFixture {
     }
 }
 
-/// Starts the API test server and `linkerd-identity` as the executable assembles it, with the issuer in
-/// `files`, runs `body`, and shuts everything down gracefully.
-func withIdentityService(
-    files: IdentityFiles,
+/// Starts the API test server and `linkerd-identity`, runs `body`, and shuts everything down gracefully.
+///
+/// `body` is called at once, without waiting for the servers to bind. `prepare` runs on the API server before the
+/// controller starts.
+///
+/// - Returns: the error the service group ended with (for example the startup check's), nil when it ended cleanly.
+@discardableResult
+func withIdentityController(
+    files: IdentityFiles, clock: any WallClock = SystemWallClock(),
+    prepare: (KubeTestServer) -> Void = { _ in },
     configure: (inout IdentityController.Settings) -> Void = { _ in },
-    _ body: (IdentityFixture) async throws -> Void
-) async throws {
+    _ body: (KubeTestServer, IdentityController) async throws -> Void
+) async throws -> (any Error)? {
+    var failure: (any Error)?
     try await withServerAndClient { api, client in
         // Events go to the control-plane namespace, which must exist.
         _ = try api.put(Namespace(metadata: ObjectMeta(name: "linkerd")))
+        prepare(api)
         var settings = IdentityController.Settings.loopback(
             issuerDirectory: files.issuerDirectory, trustAnchorsPath: files.anchorsPath)
         settings.issuerPollInterval = .milliseconds(50)
+        settings.permissionCheck = .init(attempts: 3, initialDelay: .milliseconds(20))
         configure(&settings)
         let controller = try IdentityController(
-            settings: settings, api: client, logger: Logger(label: "test.identity"))
+            settings: settings, api: client, clock: clock, logger: Logger(label: "test.identity"))
         let group = ServiceGroup(
             services: controller.services, logger: Logger(label: "test.identity"))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
+        failure = try await withThrowingTaskGroup(of: Void.self) { tasks -> (any Error)? in
             tasks.addTask { try await group.run() }
             do {
-                let fixture = IdentityFixture(
-                    api: api, controller: controller, files: files, port: try await controller.server.waitUntilBound(),
-                    adminPort: try await controller.admin.waitUntilBound())
-                try await body(fixture)
+                try await body(api, controller)
             } catch {
                 await group.triggerGracefulShutdown()
                 try? await tasks.waitForAll()
                 throw error
             }
             await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+            do {
+                try await tasks.waitForAll()
+                return nil
+            } catch {
+                return error
+            }
         }
     }
+    return failure
+}
+
+/// Starts the API test server and `linkerd-identity` as the executable assembles it, with the issuer in
+/// `files`, waits until both servers are bound, runs `body`, and shuts everything down gracefully.
+func withIdentityService(
+    files: IdentityFiles, clock: any WallClock = SystemWallClock(),
+    configure: (inout IdentityController.Settings) -> Void = { _ in },
+    _ body: (IdentityFixture) async throws -> Void
+) async throws {
+    let failure = try await withIdentityController(files: files, clock: clock, configure: configure) {
+        api, controller in
+        let fixture = IdentityFixture(
+            api: api, controller: controller, files: files, port: try await controller.server.waitUntilBound(),
+            adminPort: try await controller.admin.waitUntilBound())
+        try await body(fixture)
+    }
+    if let failure { throw failure }
+}
+
+/// GETs `path` from the admin server on 127.0.0.1 with curl: the status code and the body.
+func adminGet(port: Int, _ path: String) throws -> (status: Int, body: String) {
+    let result = try runProcess(
+        "/usr/bin/env",
+        ["curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
+    guard result.status == 0, let newline = result.output.lastIndex(of: "\n"),
+        let status = Int(result.output[result.output.index(after: newline)...])
+    else {
+        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "curl failed: \(result.output)"])
+    }
+    return (status, String(result.output[..<newline]))
 }
 
 /// A DER CSR signed by `key` with `commonName` and the subject alternative names `names`.

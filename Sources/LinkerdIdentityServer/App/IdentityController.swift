@@ -13,7 +13,8 @@ import ServiceLifecycle
 /// tests start exactly the same thing:
 /// - `IssuerWatcher`: the trust anchors and the issuer, loaded at start (a failure ends the process with the file at
 ///   fault) and reloaded when the mounted Secret changes;
-/// - `IdentityServer`: Certify over gRPC with TLS (its own certificate, issued by the issuer);
+/// - `IdentityServer`: Certify over gRPC with TLS (its own certificate, issued by the issuer), bound only once a
+///   SelfSubjectAccessReview shows it may create TokenReviews (`TokenReviewPermission`; denied ends the process);
 /// - `AdminServer`: `/metrics`, `/ping`, and `/ready` once the issuer is loaded and the gRPC server is serving.
 ///
 /// Events (`IssuerUpdated`, `IssuerUpdateSkipped`, `IssuerValidationFailed`) are about the Deployment
@@ -44,6 +45,8 @@ public struct IdentityController: Sendable {
         public var certify: CertifyService.Configuration = CertifyService.Configuration()
         /// The largest Certify request.
         public var maximumRequestBytes: Int = 64 * 1024
+        /// How the startup TokenReview permission check retries when the API server cannot answer it.
+        public var permissionCheck: TokenReviewPermission.Retry = TokenReviewPermission.Retry()
 
         public init() {}
 
@@ -96,6 +99,8 @@ public struct IdentityController: Sendable {
             certificate: try ServerCertificate(
                 controlPlaneNamespace: settings.controlPlaneNamespace, trustDomain: settings.trustDomain,
                 settings: settings.issuance),
+            permission: TokenReviewPermission(
+                api: api, retry: settings.permissionCheck, clock: clock, logger: logger),
             clock: clock, logger: logger, eventLoopGroup: eventLoopGroup)
         self.server = server
         watcher = IssuerWatcher(
