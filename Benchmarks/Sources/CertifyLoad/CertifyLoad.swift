@@ -42,7 +42,7 @@ struct CertifyLoad {
         let api = try await KubeTestServer.start()
         try api.put(Namespace(metadata: ObjectMeta(name: "linkerd")))
         let pods = 256
-        var requests: [Io_Linkerd_Proxy_Identity_CertifyRequest] = []
+        var prepared: [Io_Linkerd_Proxy_Identity_CertifyRequest] = []
         for index in 0..<pods {
             let name = "sa-\(index)"
             let identity = "\(name).emojivoto.serviceaccount.identity.linkerd.cluster.local"
@@ -53,8 +53,9 @@ struct CertifyLoad {
             request.identity = identity
             request.token = Data("token-\(index)".utf8)
             request.certificateSigningRequest = Data(try csr(for: identity))
-            requests.append(request)
+            prepared.append(request)
         }
+        let requests = prepared
         let client = try KubeClient(
             configuration: KubeClientConfiguration(
                 server: api.baseURL, certificateAuthorityPEM: Array(api.caCertificatePEM.utf8)))
