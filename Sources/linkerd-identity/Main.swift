@@ -128,29 +128,12 @@ struct GoDurationArgument: ExpressibleByArgument, Sendable {
     var defaultValueDescription: String { value.description }
 }
 
-/// A `host:port` listening address, as Go spells it: `:8080` means every interface.
-struct ListenAddress: ExpressibleByArgument, CustomStringConvertible, Sendable {
-    var host: String
-    var port: Int
-
-    init(host: String, port: Int) {
-        self.host = host
-        self.port = port
+/// Listening addresses as flags (`--addr :8080`); an invalid one is a usage error naming the flag.
+extension ListenAddress: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let address = try? ListenAddress(parsing: argument) else { return nil }
+        self = address
     }
-
-    init?(argument: String) {
-        guard let colon = argument.lastIndex(of: ":"),
-            let port = Int(argument[argument.index(after: colon)...]), (0...65_535).contains(port)
-        else { return nil }
-        var host = String(argument[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") {
-            host = String(host.dropFirst().dropLast())
-        }
-        self.host = host.isEmpty ? "0.0.0.0" : host
-        self.port = port
-    }
-
-    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
