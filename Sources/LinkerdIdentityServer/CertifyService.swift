@@ -82,9 +82,14 @@ public final class CertifyService: Io_Linkerd_Proxy_Identity_Identity.SimpleServ
         case .failure(let error):
             let code = Self.rpcCode(error.code)
             metrics.handled(code)
-            logger.info(
+            // Callers have proven nothing yet: their identity is logged quoted and cut short, and at debug level so a
+            // misbehaving client cannot flood the log (the refusals are counted in grpc_server_handled_total).
+            logger.debug(
                 "refused a Certify request",
-                metadata: ["identity": "\(request.identity)", "code": "\(error.code)", "reason": "\(error.message)"])
+                metadata: [
+                    "identity": "\(String(request.identity.prefix(253)).quoted)", "code": "\(error.code)",
+                    "reason": "\(error.message)",
+                ])
             if error.code == .unknown {
                 await warnIssuerInvalid(error.message)
             }

@@ -134,12 +134,19 @@ public final class IdentityServer: ServiceLifecycle.Service, Sendable {
             do {
                 try await cancelWhenGracefulShutdown { try await permission.verify() }
             } catch is CancellationError where Task.isShuttingDownGracefully {
+                resolveBind(.failure(CancellationError()))
                 return
             }
         }
 
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.rpc.maxRequestPayloadSize = configuration.maximumRequestBytes
+        // Limits for callers that have proven nothing yet (a new proxy has no certificate): a connection that stays
+        // idle is closed, one connection cannot start unbounded concurrent Certify calls (each a TokenReview), and
+        // on shutdown calls get a bounded time to finish so a stalled client cannot hold the process.
+        config.connection.maxIdleTime = .seconds(300)
+        config.connection.maxGraceTime = .seconds(10)
+        config.http2.maxConcurrentStreams = 100
         let security: HTTP2ServerTransport.Posix.TransportSecurity
         if configuration.plaintext {
             security = .plaintext
@@ -198,14 +205,22 @@ public final class IdentityServer: ServiceLifecycle.Service, Sendable {
     }
 
     /// Renews the certificate at its renewal time (or retries a failed renewal), until cancelled.
+    ///
+    /// It wakes at least every `renewalRetryInterval` even when the renewal time is further away, because an issuer
+    /// change renews the certificate from outside this loop and may move the renewal time earlier. It never renews
+    /// with an issuer that is no longer valid, and waits `renewalRetryInterval` after a renewal that is due at once
+    /// (an issuer about to expire caps the certificate's lifetime), so an expiring issuer cannot make it spin.
     private func renewPeriodically() async throws {
         while !Task.isCancelled {
             let now = clock.now()
             if let issued = certificate.issued, issued.renewAt > now {
-                try await clock.sleep(until: issued.renewAt)
+                let recheck = now.addingTimeInterval(configuration.renewalRetryInterval.inSeconds)
+                try await clock.sleep(until: min(issued.renewAt, recheck))
                 continue
             }
-            guard let issuer = authority.issuer, renew(with: issuer, now: now) else {
+            guard let issuer = authority.issuer, issuer.validityProblem(at: now) == nil,
+                renew(with: issuer, now: now), let renewed = certificate.issued, renewed.renewAt > now
+            else {
                 try await clock.sleep(for: configuration.renewalRetryInterval)
                 continue
             }
