@@ -89,4 +89,15 @@ extension KubeClientConfiguration {
         }
         return try fromKubeconfig(environment: environment)
     }
+
+    /// What a control-plane executable's `--kubeconfig` flag means: that file's current context when given, otherwise
+    /// ``automatic(environment:serviceAccountDirectory:)``.
+    ///
+    /// - Throws: `KubeError` code `.configuration` from whichever was chosen.
+    public static func commandLine(kubeconfig: String?) throws(KubeError) -> KubeClientConfiguration {
+        if let kubeconfig {
+            return try fromKubeconfig(path: kubeconfig)
+        }
+        return try automatic()
+    }
 }

@@ -68,9 +68,7 @@ struct LinkerdControllerCommand: AsyncParsableCommand {
         let logger = Logger(label: "linkerd.controller")
         let clientConfiguration: KubeClientConfiguration
         do {
-            clientConfiguration =
-                try kubeconfig.map { try KubeClientConfiguration.fromKubeconfig(path: $0) }
-                ?? KubeClientConfiguration.automatic()
+            clientConfiguration = try KubeClientConfiguration.commandLine(kubeconfig: kubeconfig)
         } catch {
             throw ValidationError("cannot configure the Kubernetes client: \(error)")
         }

@@ -83,9 +83,7 @@ struct LinkerdIdentityCommand: AsyncParsableCommand {
 
         let clientConfiguration: KubeClientConfiguration
         do {
-            clientConfiguration =
-                try kubeconfig.map { try KubeClientConfiguration.fromKubeconfig(path: $0) }
-                ?? KubeClientConfiguration.automatic()
+            clientConfiguration = try KubeClientConfiguration.commandLine(kubeconfig: kubeconfig)
         } catch {
             throw ValidationError("cannot configure the Kubernetes client: \(error)")
         }

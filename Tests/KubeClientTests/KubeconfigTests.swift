@@ -243,6 +243,17 @@ struct KubeconfigTests {
         }
     }
 
+    @Test func commandLineKubeconfigFlagWinsAndNamesAMissingFile() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = try directory.write("flag-config", kubeconfig(namespace: "from-flag"))
+            #expect(try KubeClientConfiguration.commandLine(kubeconfig: path).namespace == "from-flag")
+            let missing = "\(directory.path)/absent"
+            expectConfigurationError(containing: [missing]) {
+                _ = try KubeClientConfiguration.commandLine(kubeconfig: missing)
+            }
+        }
+    }
+
     // MARK: - Malformed kubeconfigs
 
     @Test func malformedYAMLNamesTheFile() async throws {
