@@ -1,10 +1,13 @@
 # linkerd-swift task runner. `make help` lists the targets; CI runs `make test` through .ci/run.
 SWIFT ?= swift
 SWIFT_FORMAT ?= swift-format
-# Suites that keep both cores busy (clients calling in a loop during issuer rotation, Python and openssl
-# subprocesses, the executables): run after the others, so tests bounded in real time (leader election, webhook
-# timeouts) never compete with them.
-CPU_BOUND_SUITES = LinkerdIdentityServerTests
+# Suites run after the others, one at a time, so that tests bounded in real time (leader election, webhook
+# timeouts) never compete with them: LinkerdIdentityServerTests keeps both cores busy (clients calling in a loop
+# during issuer rotation, Python and openssl subprocesses, the executables), and LinkerdNetworkTests builds network
+# namespaces and runs ip, iptables and nsenter by the hundred.
+ISOLATED_SUITES = LinkerdIdentityServerTests LinkerdNetworkTests
+empty :=
+space := $(empty) $(empty)
 # Every source directory but LinkerdProxyAPI, which holds only generated code (`make generate`).
 FORMATTED_SOURCES = $(filter-out Sources/LinkerdProxyAPI,$(wildcard Sources/*))
 
@@ -16,7 +19,10 @@ help: ## Show this help
 build: ## Build every target (debug)
 	$(SWIFT) build
 
-deps: ## Install what the tests need (kubernetes-validate for ManifestTests, grpcio for the identity cross-check); quick when already present
+deps: ## Install what the tests need (iptables, iproute2 and nsenter for the network-namespace tests; kubernetes-validate for ManifestTests; grpcio for the identity cross-check); quick when already present
+	@if [ "$$(id -u)" = 0 ] && ! { command -v iptables-nft && command -v iptables-legacy && command -v ip \
+			&& command -v nsenter && command -v setpriv; } >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables iproute2 util-linux; fi
 	@python3 -c 'import kubernetes_validate' 2>/dev/null || { \
 		python3 -m pip --version >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-pip; }; \
 		python3 -m pip install --quiet kubernetes-validate==1.37.0 2>/dev/null \
@@ -28,8 +34,8 @@ deps: ## Install what the tests need (kubernetes-validate for ManifestTests, grp
 
 test: deps ## Build and run every test (one build plan for both steps)
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip '$(CPU_BOUND_SUITES)'
-	$(SWIFT) test --skip-build --filter '$(CPU_BOUND_SUITES)'
+	$(SWIFT) test --skip-build --skip '$(subst $(space),|,$(ISOLATED_SUITES))'
+	$(foreach suite,$(ISOLATED_SUITES),$(SWIFT) test --skip-build --filter '$(suite)' &&) true
 
 fmt: ## Format all Swift sources in place
 	$(SWIFT_FORMAT) format --in-place --recursive --parallel Package.swift $(FORMATTED_SOURCES) Tests Benchmarks/Package.swift Benchmarks/Benchmarks Benchmarks/Sources

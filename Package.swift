@@ -18,6 +18,11 @@
 //   1  LinkerdProxyAPI   the proxy API's protobuf messages and gRPC stubs (generated: `make generate`)
 //   1  LinkerdIdentity   the mesh CA as pure logic: CSR checks, issuance, issuer and trust anchors, token identities
 //   4  LinkerdIdentityServer  the Certify gRPC service, its TLS, issuer hot reload, events and metrics
+//   1  LinkerdProxyInit  proxy-init as pure logic: firewall configuration, iptables-save parsing, install, cleanup and
+//                        rollback plans, iptables binary selection
+//   4  LinkerdProxyInitCLI  the `linkerd-proxy-init` command as a library: runs the plans with iptables, rolls back
+//   3  LinkerdTransport  socket-level helpers for the proxy: the original destination of a redirected connection
+//   T  LinkerdNetworkTestSupport  network-namespace "pods" on a bridge, processes in them, for data-plane tests
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -42,7 +47,12 @@ let package = Package(
         .library(name: "LinkerdProxyAPI", targets: ["LinkerdProxyAPI"]),
         .library(name: "LinkerdIdentity", targets: ["LinkerdIdentity"]),
         .library(name: "LinkerdIdentityServer", targets: ["LinkerdIdentityServer"]),
+        .library(name: "LinkerdProxyInit", targets: ["LinkerdProxyInit"]),
+        .library(name: "LinkerdProxyInitCLI", targets: ["LinkerdProxyInitCLI"]),
+        .library(name: "LinkerdTransport", targets: ["LinkerdTransport"]),
+        .library(name: "LinkerdNetworkTestSupport", targets: ["LinkerdNetworkTestSupport"]),
         .executable(name: "linkerd-identity", targets: ["linkerd-identity"]),
+        .executable(name: "linkerd-proxy-init", targets: ["linkerd-proxy-init"]),
         .executable(name: "linkerd-dev-cluster", targets: ["linkerd-dev-cluster"]),
         .executable(name: "linkerd-controller", targets: ["linkerd-controller"]),
         .executable(name: "linkerd", targets: ["linkerd"]),
@@ -291,6 +301,51 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
+        // Layer 1: proxy-init's rules, pure.
+        .target(name: "LinkerdProxyInit", dependencies: ["LinkerdCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LinkerdProxyInitTests",
+            dependencies: ["LinkerdProxyInit", "LinkerdCore"],
+            exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+        // Layer 3: socket helpers for the proxy.
+        .target(
+            name: "LinkerdTransport",
+            dependencies: [
+                "LinkerdCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Layer 4: the proxy-init command.
+        .target(
+            name: "LinkerdProxyInitCLI",
+            dependencies: [
+                "LinkerdProxyInit", "LinkerdCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Real network namespaces (as root): the test-support lab itself, the original-destination lookup, and
+        // linkerd-proxy-init end to end.
+        .testTarget(
+            name: "LinkerdNetworkTests",
+            dependencies: [
+                "LinkerdNetworkTestSupport", "LinkerdTransport", "LinkerdProxyInitCLI", "LinkerdProxyInit",
+                "LinkerdCore", "LinkerdTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LinkerdProxyInitCLITests",
+            dependencies: ["LinkerdProxyInitCLI", "LinkerdProxyInit", "LinkerdCore", "LinkerdTestSupport"],
+            swiftSettings: strictSettings
+        ),
         // The manifests in manifests/ checked against the Kubernetes OpenAPI schemas (kubernetes-validate).
         .testTarget(
             name: "ManifestTests",
@@ -308,6 +363,15 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "LinkerdNetworkTestSupport",
+            dependencies: [
+                "LinkerdCore", "LinkerdTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -374,6 +438,11 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "linkerd-proxy-init",
+            dependencies: ["LinkerdProxyInitCLI"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
