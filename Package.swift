@@ -8,7 +8,7 @@
 //   1  KubeModel         Codable Kubernetes types, JSON value, JSON patch, the `KubeAPI` protocol
 //   2  KubeRuntime       watcher state machine, reflector/store, work queue, controller, leader election
 //   3  KubeClient        `KubeAPI` over HTTP(S) with AsyncHTTPClient; in-cluster and kubeconfig
-//   T  LinkerdTestSupport  manual clock, `eventually`, throw-away certificate authorities
+//   T  LinkerdTestSupport  manual clock, `eventually`, throw-away certificate authorities, golden files
 //   T  KubeTestServer    a loopback Kubernetes API server that speaks the real wire protocol
 //   1  LinkerdInject     the proxy injector as a pure function: mesh configuration, annotations, report, patch,
 //                        uninject
@@ -22,7 +22,8 @@
 //                        rollback plans, iptables binary selection
 //   4  LinkerdProxyInitCLI  the `linkerd-proxy-init` command as a library: runs the plans with iptables, rolls back
 //   3  LinkerdTransport  socket-level helpers for the proxy: the original destination of a redirected connection
-//   T  LinkerdNetworkTestSupport  network-namespace "pods" on a bridge, processes in them, for data-plane tests
+//   T  LinkerdNetworkTestSupport  network-namespace "pods" on a bridge, processes and proxy-init in them, for
+//                        data-plane tests
 import PackageDescription
 
 let strictSettings: [SwiftSetting] = [
@@ -145,7 +146,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LinkerdInjectTests",
-            dependencies: ["LinkerdInject", "KubeModel", "LinkerdCore"],
+            dependencies: ["LinkerdInject", "KubeModel", "LinkerdCore", "LinkerdTestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
@@ -305,7 +306,7 @@ let package = Package(
         .target(name: "LinkerdProxyInit", dependencies: ["LinkerdCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "LinkerdProxyInitTests",
-            dependencies: ["LinkerdProxyInit", "LinkerdCore"],
+            dependencies: ["LinkerdProxyInit", "LinkerdCore", "LinkerdTestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
@@ -335,7 +336,7 @@ let package = Package(
             name: "LinkerdNetworkTests",
             dependencies: [
                 "LinkerdNetworkTestSupport", "LinkerdTransport", "LinkerdProxyInitCLI", "LinkerdProxyInit",
-                "LinkerdCore", "LinkerdTestSupport",
+                "LinkerdCore", "LinkerdTestSupport", "LinkerdInject", "KubeModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -369,7 +370,7 @@ let package = Package(
         .target(
             name: "LinkerdNetworkTestSupport",
             dependencies: [
-                "LinkerdCore", "LinkerdTransport",
+                "LinkerdCore", "LinkerdTransport", "LinkerdProxyInitCLI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

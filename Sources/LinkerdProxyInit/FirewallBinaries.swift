@@ -42,15 +42,33 @@ public struct FirewallBinaries: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The mode the save program's file name stands for (`iptables-nft-save` is nft), or nil.
+    public var saveMode: IPTablesMode? {
+        let name = Self.fileName(save)
+        return IPTablesMode.allCases.first { mode in
+            IPFamily.allCases.contains { Self.named(mode, family: $0).save == name }
+        }
+    }
+
+    /// Whether one program writes nftables rules and the other reads the legacy tables (or the reverse), so that
+    /// the table read back would never show what was written. `plain` programs may be either, so they conflict
+    /// with nothing.
+    public var mixesBackEnds: Bool {
+        guard let mode, let saveMode, mode != .plain, saveMode != .plain else { return false }
+        return mode != saveMode
+    }
+
     /// The IPv6 counterpart of an IPv4 pair: the leading `iptables` of each file name becomes `ip6tables`, so that
-    /// `/usr/sbin/iptables-nft` gives `/usr/sbin/ip6tables-nft`. Names that do not start with `iptables` are kept.
-    public var forIPv6: FirewallBinaries {
-        func counterpart(_ path: String) -> String {
+    /// `/usr/sbin/iptables-nft` gives `/usr/sbin/ip6tables-nft`; nil when a file name does not start with
+    /// `iptables`, as there is then no telling which program handles IPv6.
+    public var forIPv6: FirewallBinaries? {
+        func counterpart(_ path: String) -> String? {
             let name = Self.fileName(path)
-            guard name.hasPrefix("iptables") else { return path }
+            guard name.hasPrefix("iptables") else { return nil }
             return String(path.dropLast(name.count)) + "ip6" + name.dropFirst(2)
         }
-        return FirewallBinaries(command: counterpart(command), save: counterpart(save))
+        guard let command = counterpart(command), let save = counterpart(save) else { return nil }
+        return FirewallBinaries(command: command, save: save)
     }
 
     /// `command` and `save`, separated by a slash: `iptables-nft/iptables-nft-save`.

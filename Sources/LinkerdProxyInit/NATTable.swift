@@ -54,14 +54,14 @@ public struct NATRule: Sendable, Hashable {
     public var chain: String
     /// The tokens after `-A <chain>`, unquoted (iptables-save quotes with `"..."` and backslash escapes).
     public var arguments: [String]
-    /// The value after `-j` / `--jump`, if any: the chain or target the rule sends packets to.
+    /// The value after `-j` / `--jump` (or `-g` / `--goto`), if any: the chain or target the rule sends packets to.
     public var target: String?
 
     /// The rule in `chain` with `arguments`; ``target`` is read from them.
     public init(chain: String, arguments: [String]) {
         self.chain = chain
         self.arguments = arguments
-        let jump = arguments.indices.dropLast().last { arguments[$0] == "-j" || arguments[$0] == "--jump" }
+        let jump = arguments.indices.dropLast().last { ["-j", "--jump", "-g", "--goto"].contains(arguments[$0]) }
         target = jump.map { arguments[$0 + 1] }
     }
 }

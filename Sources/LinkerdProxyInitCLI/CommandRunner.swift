@@ -38,9 +38,16 @@ public protocol CommandRunner: Sendable {
     func run(_ arguments: [String]) -> CommandResult
 }
 
-/// Runs programs as child processes with Foundation's `Process`, with no standard input.
+/// Runs programs as child processes with Foundation's `Process`, with no standard input, each for at most
+/// ``timeout``: a program still running then (iptables waiting for the xtables lock with `-w`, a stuck nsenter) is
+/// sent SIGTERM, then SIGKILL two seconds later, and its run fails, so that a pod never hangs in its init container.
 public struct ProcessCommandRunner: CommandRunner {
-    public init() {}
+    /// How long a program may run.
+    public var timeout: Duration
+
+    public init(timeout: Duration = .seconds(60)) {
+        self.timeout = timeout
+    }
 
     public func run(_ arguments: [String]) -> CommandResult {
         guard let program = arguments.first else {
@@ -59,6 +66,8 @@ public struct ProcessCommandRunner: CommandRunner {
         } catch {
             return CommandResult(status: -1, launchFailure: "could not start \(program): \(error.localizedDescription)")
         }
+        let watch = Watch(processID: process.processIdentifier)
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout.seconds) { watch.expire() }
         // Standard error is drained on another thread while this one drains standard output, so a program that
         // fills one pipe while we wait on the other cannot deadlock us.
         let errorText = Mutex(Data())
@@ -71,10 +80,54 @@ public struct ProcessCommandRunner: CommandRunner {
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         drained.wait()
         process.waitUntilExit()
+        let timedOut = watch.finish()
         return CommandResult(
             status: process.terminationStatus,
             standardOutput: String(decoding: outputData, as: UTF8.self),
-            standardError: String(decoding: errorText.withLock { $0 }, as: UTF8.self))
+            standardError: String(decoding: errorText.withLock { $0 }, as: UTF8.self),
+            launchFailure: timedOut ? "\(program) was still running after \(timeout) and was stopped" : nil)
+    }
+
+    /// The deadline of one run: `expire` signals the process unless `finish` came first. The two are serialized, so
+    /// a process is not signalled once its exit was seen, when its id could be another process's; only the moment
+    /// between Foundation reaping it and `finish` remains, far too short for process ids to wrap around.
+    private final class Watch: Sendable {
+        private let processID: Int32
+        private let state = Mutex((finished: false, expired: false))
+
+        init(processID: Int32) {
+            self.processID = processID
+        }
+
+        func expire() {
+            let signalled = state.withLock { state -> Bool in
+                guard !state.finished else { return false }
+                state.expired = true
+                kill(processID, SIGTERM)
+                return true
+            }
+            guard signalled else { return }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 2) { [self] in
+                state.withLock { state in
+                    if !state.finished { kill(processID, SIGKILL) }
+                }
+            }
+        }
+
+        /// Marks the exit as seen; returns whether the deadline had passed.
+        func finish() -> Bool {
+            state.withLock { state in
+                state.finished = true
+                return state.expired
+            }
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, for Dispatch.
+    fileprivate var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
 

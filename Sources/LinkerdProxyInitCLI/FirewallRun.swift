@@ -60,44 +60,49 @@ struct FirewallRun {
         var before: NATTable
     }
 
-    private var families: [IPFamily] { settings.ipv6 ? [.ipv4, .ipv6] : [.ipv4] }
-
     func perform(_ action: Action) throws(ProxyInitFailure) {
         if settings.simulate {
             simulate(action)
             return
         }
         let namespacePrefix = try namespacePrefix()
-        // Every family's programs are found before anything changes, so a missing ip6tables cannot leave the IPv4
-        // rules installed on their own.
-        var binaries: [IPFamily: FirewallBinaries] = [:]
-        for family in families {
-            binaries[family] = try resolve(family)
-        }
-        try setCloseWaitTimeout(prefix: namespacePrefix)
+        // Every family's programs are found and its table read before anything changes, so that a missing or
+        // broken ip6tables cannot leave the IPv4 rules installed on their own.
+        let programs = try settings.families.map { family throws(ProxyInitFailure) in (family, try resolve(family)) }
         var touched: [Touched] = []
-        for family in families {
-            guard let programs = binaries[family] else { continue }
-            let before = try read(programs, prefix: namespacePrefix)
-            touched.append(Touched(family: family, binaries: programs, before: before))
-            for command in action.plan(settings, family: family, existing: before) {
-                let result = execute(command, with: programs, prefix: namespacePrefix)
+        for (family, binaries) in programs {
+            touched.append(
+                Touched(family: family, binaries: binaries, before: try read(binaries, prefix: namespacePrefix)))
+        }
+        if action == .install {
+            try setCloseWaitTimeout(prefix: namespacePrefix)
+        }
+        for (index, family) in touched.enumerated() {
+            for command in action.plan(settings, family: family.family, existing: family.before) {
+                let result = execute(command, with: family.binaries, prefix: namespacePrefix)
                 guard result.succeeded else {
-                    let failed = "\(programs.command) \(command) failed (\(result.summary))"
+                    let failed = "\(family.binaries.command) \(command) failed (\(result.summary))"
                     logger.error("\(failed); rolling back")
-                    throw rollBack(touched, prefix: namespacePrefix, after: failed)
+                    throw rollBack(touched[...index], prefix: namespacePrefix, after: failed)
                 }
             }
-            let after = runner.run(namespacePrefix + [programs.save, "-t", "nat"])
-            logger.info("\(programs.save) -t nat: \(after.succeeded ? after.standardOutput : after.summary)")
+            let after = runner.run(namespacePrefix + [family.binaries.save, "-t", "nat"])
+            if after.succeeded {
+                logger.info("\(family.binaries.save) -t nat: \(after.standardOutput)")
+            } else {
+                logger.warning("\(family.binaries.save) -t nat failed after the changes (\(after.summary))")
+            }
         }
     }
 
     /// `--simulate`: the plans for an empty table, printed as the commands that would run.
     private func simulate(_ action: Action) {
         let prefix = settings.networkNamespace.map { "nsenter --net=\($0) -- " } ?? ""
-        for family in families {
-            let programs = family == .ipv4 ? settings.binaries : settings.binaries.forIPv6
+        if action == .install, settings.closeWaitTimeoutSeconds > 0 {
+            print("\(prefix)sysctl -w \(closeWaitSetting)\n")
+        }
+        for family in settings.families {
+            let programs = settings.binaries(for: family)
             print("\(prefix)\(programs.save) -t nat\n")
             for command in action.plan(settings, family: family, existing: .empty) {
                 print("\(prefix)\(programs.command) \(command)\(settings.useWaitFlag ? " -w" : "")\n")
@@ -105,11 +110,21 @@ struct FirewallRun {
         }
     }
 
+    private var closeWaitSetting: String {
+        "net.netfilter.nf_conntrack_tcp_timeout_close_wait=\(settings.closeWaitTimeoutSeconds)"
+    }
+
     /// `nsenter --net=<namespace> --` when a namespace was given, after checking that it exists.
     private func namespacePrefix() throws(ProxyInitFailure) -> [String] {
         guard let namespace = settings.networkNamespace else { return [] }
         guard FileManager.default.fileExists(atPath: namespace) else {
             throw ProxyInitFailure(.unavailable, "the network namespace \(namespace.quoted) (--netns) does not exist")
+        }
+        guard NamespaceFile.isNamespace(namespace) else {
+            throw ProxyInitFailure(
+                .unavailable,
+                "\(namespace.quoted) (--netns) is not a namespace: expected a file of the nsfs file system, such as "
+                    + "/proc/<pid>/ns/net or one of /run/netns")
         }
         guard let nsenter = locator.locate("nsenter") else {
             throw ProxyInitFailure(
@@ -120,7 +135,7 @@ struct FirewallRun {
     }
 
     private func resolve(_ family: IPFamily) throws(ProxyInitFailure) -> FirewallBinaries {
-        let configured = family == .ipv4 ? settings.binaries : settings.binaries.forIPv6
+        let configured = settings.binaries(for: family)
         do throws(FirewallBinaryLookupError) {
             let (binaries, isFallback) = try FirewallBinarySelection.select(
                 configured: configured, family: family, locate: locator.locate)
@@ -138,7 +153,7 @@ struct FirewallRun {
         guard let sysctl = locator.locate("sysctl") else {
             throw ProxyInitFailure(.unavailable, "--timeout-close-wait-secs needs sysctl, which is not in PATH")
         }
-        let setting = "net.netfilter.nf_conntrack_tcp_timeout_close_wait=\(settings.closeWaitTimeoutSeconds)"
+        let setting = closeWaitSetting
         let result = runner.run(prefix + [sysctl, "-w", setting])
         guard result.succeeded else {
             throw ProxyInitFailure(
@@ -166,7 +181,9 @@ struct FirewallRun {
     }
 
     /// Undoes this run's changes to every family it touched, latest first, and returns the failure to report.
-    private func rollBack(_ touched: [Touched], prefix: [String], after failure: String) -> ProxyInitFailure {
+    private func rollBack(
+        _ touched: ArraySlice<Touched>, prefix: [String], after failure: String
+    ) -> ProxyInitFailure {
         var problems: [String] = []
         for family in touched.reversed() {
             let current: NATTable

@@ -41,9 +41,10 @@ public struct ProxyInitCommand: ParsableCommand {
             chains PROXY_INIT_REDIRECT (from PREROUTING) and PROXY_INIT_OUTPUT (from OUTPUT); running again \
             replaces them, and 'cleanup' removes them. When a command fails, the run's changes are undone.
 
-            Exit status: 0 done; 1 a command failed and the changes were undone; 2 a command failed and undoing \
-            failed too; 64 invalid flags; 65 iptables-save printed an unreadable table; 69 iptables, nsenter or \
-            the network namespace is missing.
+            Exit status: 0 done; 1 a command failed (or timed out) and the nat rules were restored to how they \
+            were; 2 a command failed and restoring failed too; 64 invalid flags; 65 iptables-save printed an \
+            unreadable table; 69 iptables, nsenter or the network namespace is missing or unusable (nothing was \
+            changed).
             """,
         subcommands: [InstallCommand.self, CleanupCommand.self],
         defaultSubcommand: InstallCommand.self
@@ -82,18 +83,16 @@ protocol FirewallCommand: ParsableCommand {
 }
 
 extension FirewallCommand {
-    func validate() throws {
-        _ = try options.settings(requirePorts: action == .install)
-    }
-
-    /// Runs the action, logging as the flags say, and returns the exit status.
+    /// Checks the flags, runs the action logging as they say, and returns the exit status.
+    ///
+    /// The flags are checked here rather than in `validate()`, which would only repeat the same work before it.
     func execute(in context: ProxyInitContext) -> Int32 {
         let settings: ProxyInitSettings
         do {
             settings = try options.settings(requirePorts: action == .install)
         } catch {
-            context.standardError("Error: \(error.message)\n")
-            return ProxyInitFailure.Status.usage.rawValue
+            context.standardError(ProxyInitCommand.fullMessage(for: error) + "\n")
+            return ProxyInitCommand.exitCode(for: error).rawValue
         }
         let logger = Logger(label: "linkerd.proxy-init") { _ in
             ProxyInitLogHandler(format: settings.logFormat, sink: context.standardError, logLevel: settings.logLevel)
@@ -107,13 +106,6 @@ extension FirewallCommand {
         } catch {
             logger.error("\(error.message)")
             return error.status.rawValue
-        }
-    }
-
-    func run() throws {
-        let status = execute(in: .process)
-        if status != 0 {
-            throw ExitCode(status)
         }
     }
 }

@@ -1,10 +1,11 @@
 import Foundation
+import LinkerdCore
 import Logging
 
 /// Writes proxy-init's log lines in the shape upstream's logrus formatters give, so that `kubectl logs
 /// <pod> -c linkerd-init` reads the same: `time="…" level=info msg="…"` (plain) or
-/// `{"level":"info","msg":"…","time":"…"}` (json), one line per message, to a sink rather than straight to
-/// standard error so tests can read them.
+/// `{"level":"info","msg":"…","time":"…"}` (json), one line per message (values quoted and escaped, so that
+/// iptables output stays on its line), to a sink rather than straight to standard error so tests can read them.
 struct ProxyInitLogHandler: LogHandler {
     var format: LogFormat
     var sink: @Sendable (String) -> Void
@@ -22,9 +23,9 @@ struct ProxyInitLogHandler: LogHandler {
         let fields = metadata.merging(event.metadata ?? [:]) { $1 }.sorted { $0.key < $1.key }
         switch format {
         case .plain:
-            var line = "time=\(Self.quoted(time)) level=\(level) msg=\(Self.quoted(event.message.description))"
+            var line = "time=\(time.quoted) level=\(level) msg=\(event.message.description.quoted)"
             for (key, value) in fields {
-                line += " \(key)=\(Self.quoted(value.description))"
+                line += " \(key)=\(value.description.quoted)"
             }
             sink(line + "\n")
         case .json:
@@ -47,20 +48,5 @@ struct ProxyInitLogHandler: LogHandler {
         case .error: "error"
         case .critical: "fatal"
         }
-    }
-
-    /// The value in double quotes with `"` and `\` escaped and line breaks written as `\n`, so a message that
-    /// contains iptables output stays on one line.
-    private static func quoted(_ value: String) -> String {
-        var escaped = ""
-        for character in value {
-            switch character {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            default: escaped.append(character)
-            }
-        }
-        return "\"\(escaped)\""
     }
 }

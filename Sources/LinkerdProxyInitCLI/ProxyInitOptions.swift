@@ -7,10 +7,10 @@ import Logging
 public struct ProxyInitSettings: Sendable, Hashable {
     /// The rules to install.
     public var firewall: FirewallConfiguration
-    /// The IPv4 programs asked for; the IPv6 ones are their ``FirewallBinaries/forIPv6`` counterparts.
+    /// The iptables programs asked for.
     public var binaries: FirewallBinaries
-    /// Whether the rules are also installed with ip6tables, after the IPv4 ones.
-    public var ipv6: Bool
+    /// The ip6tables programs asked for, or nil when the rules are installed for IPv4 only (`--ipv6=false`).
+    public var ipv6Binaries: FirewallBinaries?
     /// Print the commands instead of running them.
     public var simulate: Bool
     /// The network namespace to run in (a path such as `/run/netns/pod` or `/proc/<pid>/ns/net`), or nil for the
@@ -24,6 +24,14 @@ public struct ProxyInitSettings: Sendable, Hashable {
     public var logFormat: LogFormat
     /// The least severe level logged.
     public var logLevel: Logger.Level
+
+    /// The families whose rules are installed, IPv4 first.
+    public var families: [IPFamily] { ipv6Binaries == nil ? [.ipv4] : [.ipv4, .ipv6] }
+
+    /// The programs asked for `family`.
+    public func binaries(for family: IPFamily) -> FirewallBinaries {
+        family == .ipv6 ? ipv6Binaries ?? binaries : binaries
+    }
 }
 
 /// How log lines are written: `plain` (`time=… level=info msg="…"`) or `json` (one object per line).
@@ -33,7 +41,7 @@ public enum LogFormat: String, Sendable, Hashable, CaseIterable {
 }
 
 /// The flags of upstream's proxy-init (control-plane.md §3.1), shared by installing and cleaning up. Values are
-/// strings here and checked in ``settings()``, so every refusal names the flag and the value.
+/// strings here and checked in ``settings(requirePorts:)``, so every refusal names the flag and the value.
 struct FirewallOptions: ParsableArguments {
     @Option(
         name: [.customShort("p"), .customLong("incoming-proxy-port")], parsing: .unconditional,
@@ -80,11 +88,15 @@ struct FirewallOptions: ParsableArguments {
         help: "iptables back end: nft, plain or legacy; overrides the binary paths.")
     var iptablesMode: String = ""
 
-    @Option(name: .customLong("firewall-bin-path"), help: "The iptables program (its mode if it is a known name).")
-    var firewallBinPath: String = "iptables-legacy"
+    @Option(
+        name: .customLong("firewall-bin-path"),
+        help: "The iptables program (default iptables-legacy); the ip6tables one is named after it.")
+    var firewallBinPath: String = ""
 
-    @Option(name: .customLong("firewall-save-bin-path"), help: "The iptables-save program.")
-    var firewallSaveBinPath: String = "iptables-legacy-save"
+    @Option(
+        name: .customLong("firewall-save-bin-path"),
+        help: "The iptables-save program (default: the iptables program's name with -save).")
+    var firewallSaveBinPath: String = ""
 
     @Option(name: .customLong("ipv6"), help: "Also install the rules with ip6tables (--ipv6=false: do not).")
     var ipv6: String = "true"
@@ -126,12 +138,26 @@ struct FirewallOptions: ParsableArguments {
             inboundPortsToIgnore: try ports(inboundPortsToIgnore, flag: "--inbound-ports-to-ignore"),
             outboundPortsToIgnore: try ports(outboundPortsToIgnore, flag: "--outbound-ports-to-ignore"),
             subnetsToIgnore: try subnets())
+        guard incoming == 0 || incoming != outgoing else {
+            throw ValidationError(
+                "--incoming-proxy-port and --outgoing-proxy-port are both \(incoming): the proxy listens on two ports")
+        }
+        let binaries = try binaries()
+        var ipv6Binaries: FirewallBinaries?
+        if try boolean(ipv6, flag: "--ipv6") {
+            guard let counterpart = iptablesMode.isEmpty ? binaries.forIPv6 : .named(try mode(), family: .ipv6) else {
+                throw ValidationError(
+                    "cannot tell the ip6tables programs from \(binaries.command.quoted) and \(binaries.save.quoted) "
+                        + "(their names do not start with iptables): pass --ipv6=false or --iptables-mode")
+            }
+            ipv6Binaries = counterpart
+        }
         return ProxyInitSettings(
             firewall: firewall,
-            binaries: try binaries(),
-            ipv6: try boolean(ipv6, flag: "--ipv6"),
+            binaries: binaries,
+            ipv6Binaries: ipv6Binaries,
             simulate: try boolean(simulate, flag: "--simulate"),
-            networkNamespace: netns.isEmpty ? nil : (netns.contains("/") ? netns : "/run/netns/\(netns)"),
+            networkNamespace: try networkNamespace(),
             useWaitFlag: try boolean(useWaitFlag, flag: "--use-wait-flag"),
             closeWaitTimeoutSeconds: try closeWaitTimeout(),
             logFormat: try choice(logFormat, flag: "--log-format"),
@@ -143,7 +169,11 @@ struct FirewallOptions: ParsableArguments {
     }
 
     private func port(_ value: String, flag: String, required: Bool) throws(ValidationError) -> UInt16 {
-        if !required, value == "-1" { return 0 }
+        if value == "-1" {
+            guard required else { return 0 }
+            let role = flag.contains("incoming") ? "inbound port (4143)" : "outbound port (4140)"
+            throw ValidationError("\(flag) is required: the proxy's \(role)")
+        }
         guard let port = UInt16(value.trimmingWhitespace), port > 0 else {
             throw invalid(flag, value, "must be a TCP port from 1 to 65535")
         }
@@ -164,13 +194,16 @@ struct FirewallOptions: ParsableArguments {
         values.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
     }
 
+    /// The listed ports in the order given, each once: a port listed twice would get two identical rules.
     private func redirectedPorts() throws(ValidationError) -> [UInt16] {
         var ports: [UInt16] = []
         for entry in entries(portsToRedirect) {
             guard let port = UInt16(entry.trimmingWhitespace), port > 0 else {
                 throw invalid("--ports-to-redirect", entry, "must be a TCP port from 1 to 65535")
             }
-            ports.append(port)
+            if !ports.contains(port) {
+                ports.append(port)
+            }
         }
         return ports
     }
@@ -199,13 +232,26 @@ struct FirewallOptions: ParsableArguments {
         return subnets
     }
 
-    /// The programs: `--iptables-mode` when given, otherwise the two paths.
+    /// The iptables programs: `--iptables-mode`'s names when given; otherwise `--firewall-bin-path` (default
+    /// `iptables-legacy`) and `--firewall-save-bin-path` (default: the first with `-save`), which must not mix the
+    /// nft and legacy back ends.
     private func binaries() throws(ValidationError) -> FirewallBinaries {
-        guard !iptablesMode.isEmpty else {
-            return FirewallBinaries(command: firewallBinPath, save: firewallSaveBinPath)
+        guard iptablesMode.isEmpty else {
+            return .named(try mode(), family: .ipv4)
         }
-        let mode: IPTablesMode = try choice(iptablesMode, flag: "--iptables-mode")
-        return FirewallBinaries.named(mode, family: .ipv4)
+        let command = firewallBinPath.isEmpty ? "iptables-legacy" : firewallBinPath
+        let binaries = FirewallBinaries(
+            command: command, save: firewallSaveBinPath.isEmpty ? command + "-save" : firewallSaveBinPath)
+        guard !binaries.mixesBackEnds else {
+            throw ValidationError(
+                "--firewall-bin-path \(binaries.command.quoted) and --firewall-save-bin-path \(binaries.save.quoted) "
+                    + "use different iptables back ends: the rules written would not be the rules read back")
+        }
+        return binaries
+    }
+
+    private func mode() throws(ValidationError) -> IPTablesMode {
+        try choice(iptablesMode, flag: "--iptables-mode")
     }
 
     /// A boolean the way cobra reads one: `true`, `false`, `1`, `0`, `t`, `f` in any case.
@@ -215,6 +261,16 @@ struct FirewallOptions: ParsableArguments {
         case "false", "f", "0": return false
         default: throw invalid(flag, value, "must be true or false")
         }
+    }
+
+    /// `--netns` as a path: absolute as given, or a bare name under `/run/netns` (where `ip netns` keeps them).
+    private func networkNamespace() throws(ValidationError) -> String? {
+        if netns.isEmpty { return nil }
+        if netns.hasPrefix("/") { return netns }
+        guard !netns.contains("/"), netns != ".", netns != ".." else {
+            throw invalid("--netns", netns, "must be an absolute path or the name of a namespace in /run/netns")
+        }
+        return "/run/netns/\(netns)"
     }
 
     private func closeWaitTimeout() throws(ValidationError) -> Int {
@@ -254,12 +310,14 @@ struct FirewallOptions: ParsableArguments {
 /// write working.
 enum BooleanFlags {
     static let longNames: Set<String> = ["--ipv6", "--simulate", "--use-wait-flag"]
-    static let shortNames: Set<String> = ["-w"]
+    static let shortName = "-w"
 
     static func normalize(_ arguments: [String]) -> [String] {
         arguments.flatMap { argument -> [String] in
             if longNames.contains(argument) { return ["\(argument)=true"] }
-            if shortNames.contains(argument) { return [argument, "true"] }
+            if argument == shortName { return [argument, "true"] }
+            // ArgumentParser takes no `=` after a short option.
+            if argument.hasPrefix(shortName + "=") { return [shortName, String(argument.dropFirst(3))] }
             return [argument]
         }
     }

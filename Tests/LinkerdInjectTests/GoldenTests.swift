@@ -1,6 +1,7 @@
 import Foundation
 import KubeModel
 import LinkerdInject
+import LinkerdTestSupport
 import Testing
 
 /// Golden files for whole injections: each folder of `Fixtures/` holds an input object (`pod.json`, whatever its
@@ -18,8 +19,6 @@ struct GoldenTests {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: fixtures.path)) ?? []
         return names.filter { !$0.hasPrefix(".") }.sorted()
     }
-
-    static let updating = ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1"
 
     @Test("fixture folders are present")
     func fixturesExist() {
@@ -71,42 +70,11 @@ struct GoldenTests {
 
     /// Compares `actual` with the golden file, or rewrites the file when updating.
     static func compare(_ actual: String, file: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        if updating {
-            try actual.write(to: file, atomically: true, encoding: .utf8)
-            return
+        if let mismatch = try GoldenFile.mismatch(
+            actual, file: file,
+            name: "\(file.lastPathComponent) of \(file.deletingLastPathComponent().lastPathComponent)")
+        {
+            Issue.record(Comment(rawValue: mismatch), sourceLocation: sourceLocation)
         }
-        guard let expected = try? String(contentsOf: file, encoding: .utf8) else {
-            Issue.record("missing golden file \(file.path); run with UPDATE_GOLDEN=1", sourceLocation: sourceLocation)
-            return
-        }
-        if expected != actual {
-            let message =
-                "\(file.lastPathComponent) of \(file.deletingLastPathComponent().lastPathComponent) differs "
-                + "(run with UPDATE_GOLDEN=1 to accept):\n\(lineDiff(expected: expected, actual: actual))"
-            Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
-        }
-    }
-
-    /// The differing middle of two texts, line by line: what they share at the start and end is left out.
-    static func lineDiff(expected: String, actual: String) -> String {
-        let old = expected.split(separator: "\n", omittingEmptySubsequences: false)
-        let new = actual.split(separator: "\n", omittingEmptySubsequences: false)
-        var start = 0
-        while start < old.count, start < new.count, old[start] == new[start] {
-            start += 1
-        }
-        var oldEnd = old.count
-        var newEnd = new.count
-        while oldEnd > start, newEnd > start, old[oldEnd - 1] == new[newEnd - 1] {
-            oldEnd -= 1
-            newEnd -= 1
-        }
-        let limit = 40
-        var lines = ["@@ line \(start + 1) @@"]
-        lines += old[start..<oldEnd].prefix(limit).map { "- \($0)" }
-        if oldEnd - start > limit { lines.append("- … \(oldEnd - start - limit) more lines") }
-        lines += new[start..<newEnd].prefix(limit).map { "+ \($0)" }
-        if newEnd - start > limit { lines.append("+ … \(newEnd - start - limit) more lines") }
-        return lines.joined(separator: "\n")
     }
 }

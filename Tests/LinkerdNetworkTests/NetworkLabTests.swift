@@ -8,7 +8,8 @@ import Testing
 
 @Suite(
     "NetworkLab: pods in network namespaces",
-    .enabled(if: NetworkLab.unavailableReason == nil, Comment(rawValue: NetworkLab.unavailableReason ?? ""))
+    .enabled(if: NetworkLab.unavailableReason == nil, Comment(rawValue: NetworkLab.unavailableReason ?? "")),
+    .timeLimit(.minutes(2))
 )
 struct NetworkLabTests {
     enum Family: String, CaseIterable, CustomTestStringConvertible {

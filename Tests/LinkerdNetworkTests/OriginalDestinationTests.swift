@@ -8,7 +8,8 @@ import Testing
 
 @Suite(
     "OriginalDestination of connections redirected by iptables",
-    .enabled(if: NetworkLab.unavailableReason == nil, Comment(rawValue: NetworkLab.unavailableReason ?? ""))
+    .enabled(if: NetworkLab.unavailableReason == nil, Comment(rawValue: NetworkLab.unavailableReason ?? "")),
+    .timeLimit(.minutes(2))
 )
 struct OriginalDestinationTests {
     enum Family: String, CaseIterable, CustomTestStringConvertible {

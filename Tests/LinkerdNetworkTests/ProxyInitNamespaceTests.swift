@@ -1,5 +1,7 @@
 import Foundation
+import KubeModel
 import LinkerdCore
+import LinkerdInject
 import LinkerdNetworkTestSupport
 import LinkerdProxyInit
 import LinkerdProxyInitCLI
@@ -18,12 +20,7 @@ import Testing
     .enabled(if: NetworkLab.unavailableReason == nil, "\(NetworkLab.unavailableReason ?? "")"),
     .timeLimit(.minutes(2)))
 struct ProxyInitNamespaceTests {
-    /// The injector's linkerd-init arguments (control-plane.md §2.6), with IPv6 on.
-    static let injectorArguments = [
-        "--firewall-bin-path", "iptables-nft", "--firewall-save-bin-path", "iptables-nft-save",
-        "--incoming-proxy-port", "4143", "--outgoing-proxy-port", "4140", "--proxy-uid", "2102",
-        "--inbound-ports-to-ignore", "4190,4191,4567,4568", "--outbound-ports-to-ignore", "4567,4568",
-    ]
+    static let injectorArguments = LabPod.injectorProxyInitArguments
 
     @Test("outbound connections land on 127.0.0.1:4140 and inbound ones on 4143, original destinations intact")
     func redirection() async throws {
@@ -115,38 +112,78 @@ struct ProxyInitNamespaceTests {
         }
     }
 
-    @Test("a command that fails part-way leaves the table as it was, exit status 1")
+    @Test("a command that fails part-way, after the IPv4 rules are in, leaves both tables as they were: exit 1")
     func rollback() async throws {
         try await NetworkLab.run(pods: ["a"]) { lab in
             let a = try lab.pod("a")
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("l5d-failing-\(UUID())")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
-            // iptables-nft, except that the outbound redirect (the second-to-last IPv6 command) is refused.
-            let wrapper = directory.appendingPathComponent("ip6tables-nft").path
-            try """
-            #!/bin/sh
-            case "$*" in *"--to-port 4140"*) echo "refused by the test" >&2; exit 4;; esac
-            exec ip6tables-nft "$@"
-            """.write(toFile: wrapper, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
+            // Programs in one directory, so that --firewall-bin-path's IPv6 counterpart is found there too:
+            // iptables-nft as it is, and an ip6tables-nft that refuses the outbound redirect, the last but one
+            // command of the whole run.
+            try Self.script(
+                "exec iptables-nft \"$@\"", at: directory.appendingPathComponent("iptables-nft").path)
+            try Self.script(
+                """
+                case "$*" in *"--to-port 4140"*) echo "refused by the test" >&2; exit 4;; esac
+                exec ip6tables-nft "$@"
+                """, at: directory.appendingPathComponent("ip6tables-nft").path)
             let pristine = try await tables(in: a, mode: .nft)
 
             let arguments = Self.injectorArguments.map {
                 $0 == "iptables-nft" ? directory.appendingPathComponent("iptables-nft").path : $0
             }
-            try """
-            #!/bin/sh
-            exec iptables-nft "$@"
-            """.write(
-                toFile: directory.appendingPathComponent("iptables-nft").path, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes(
-                [.posixPermissions: 0o755], ofItemAtPath: directory.appendingPathComponent("iptables-nft").path)
-            let (status, output) = await runProxyInit(arguments + ["--netns", a.namespacePath])
-            #expect(status == 1, "\(output)")
-            #expect(output.contains("refused by the test"), "\(output)")
-            #expect(output.contains("the nat table was restored to how it was before"), "\(output)")
+            let result = await a.runProxyInit(arguments)
+            #expect(result.status == 1, "\(result)")
+            #expect(result.output.contains("exit status 4: refused by the test"), "\(result)")
+            #expect(result.output.contains("the nat table was restored to how it was before"), "\(result)")
             #expect(try await tables(in: a, mode: .nft) == pristine)
+        }
+    }
+
+    @Test("--timeout-close-wait-secs sets the pod's conntrack CLOSE_WAIT timeout, not the host's")
+    func closeWaitTimeout() async throws {
+        let setting = "net.netfilter.nf_conntrack_tcp_timeout_close_wait"
+        try await NetworkLab.run(pods: ["a"], ipv6: false) { lab in
+            let a = try lab.pod("a")
+            let host = try String(
+                contentsOfFile: "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait", encoding: .utf8)
+            try await proxyInit(Self.injectorArguments + ["--ipv6=false", "--timeout-close-wait-secs", "7"], in: a)
+            #expect(try await a.output(["sysctl", "-n", setting]) == "7\n")
+            #expect(
+                try String(
+                    contentsOfFile: "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait", encoding: .utf8)
+                    == host)
+        }
+    }
+
+    @Test("the arguments the injector writes for linkerd-init install working rules")
+    func injectorArguments() async throws {
+        let configuration = try MeshConfiguration(valuesYAML: "disableIPv6: false", trustAnchorsPEM: "")
+        let pod: JSONValue = [
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": ["name": "web", "namespace": "shop", "annotations": ["linkerd.io/inject": "enabled"]],
+            "spec": ["containers": [["name": "web", "image": "nginx", "ports": [["containerPort": 80]]]]],
+        ]
+        let result = ProxyInjector(configuration: configuration).inject(
+            InjectionRequest(object: pod, kind: "Pod", namespace: "shop"))
+        let injected = try #require(try result.patch?.apply(to: pod))
+        let initContainer = try #require(
+            injected["spec"]?["initContainers"]?.arrayValue?.first { $0["name"]?.stringValue == "linkerd-init" })
+        let argumentValues = try #require(initContainer["args"]?.arrayValue)
+        let arguments = argumentValues.compactMap(\.stringValue)
+        #expect(arguments.contains("--proxy-uid"))
+
+        try await NetworkLab.run(pods: ["a", "b"]) { lab in
+            let (a, b) = (try lab.pod("a"), try lab.pod("b"))
+            try await proxyInit(arguments, in: a)
+            let group = MultiThreadedEventLoopGroup.singleton
+            try await standInProxy(in: a, group: group)
+            let outbound = try await request(from: a, to: try .init(ipAddress: "\(b.ipv4)", port: 80), group: group)
+            #expect(outbound == "outbound to \(b.ipv4):80")
+            let inbound = try await request(from: b, to: try .init(ipAddress: "\(a.ipv4)", port: 8080), group: group)
+            #expect(inbound == "inbound to \(a.ipv4):8080")
         }
     }
 
@@ -170,31 +207,16 @@ struct ProxyInitNamespaceTests {
 
     // MARK: - Helpers
 
-    /// Runs proxy-init in-process against `pod`'s namespace and requires it to succeed.
-    func proxyInit(
-        _ arguments: [String], in pod: LabPod, sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws {
-        let (status, output) = await runProxyInit(arguments + ["--netns", pod.namespacePath])
-        try #require(
-            status == 0, "linkerd-proxy-init \(arguments) exited \(status):\n\(output)", sourceLocation: sourceLocation)
+    /// Writes an executable shell script with `body`.
+    static func script(_ body: String, at path: String) throws {
+        try "#!/bin/sh\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
     }
 
-    /// Runs proxy-init in-process with the process's environment, returning its status and everything it printed.
-    ///
-    /// The command is synchronous (it waits for each iptables process), so it runs on a thread of its own: blocking
-    /// one of the few threads of Swift concurrency's pool would stall every other test running meanwhile.
-    func runProxyInit(_ arguments: [String]) async -> (Int32, String) {
-        await withCheckedContinuation { continuation in
-            Thread {
-                let output = Locked("")
-                let context = ProxyInitContext(
-                    environment: ProcessInfo.processInfo.environment, runner: ProcessCommandRunner(),
-                    standardOutput: { text in output.withLock { $0 += text } },
-                    standardError: { text in output.withLock { $0 += text } })
-                let status = ProxyInitCommand.run(arguments, context: context)
-                continuation.resume(returning: (status, output.value))
-            }.start()
-        }
+    /// Runs proxy-init against `pod` and requires it to succeed.
+    func proxyInit(_ arguments: [String], in pod: LabPod) async throws {
+        let result = await pod.runProxyInit(arguments)
+        try #require(result.status == 0, "\(result)")
     }
 
     /// Both nat tables of `pod` as `mode`'s save programs print them, without comments and counters.

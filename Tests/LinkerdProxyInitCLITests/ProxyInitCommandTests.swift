@@ -19,7 +19,17 @@ struct ProxyInitCommandTests {
     @Test(
         "invalid flags exit 64 naming the flag and the value",
         arguments: [
-            (["--incoming-proxy-port", "4143"], "invalid value \"-1\" for --outgoing-proxy-port"),
+            (["--incoming-proxy-port", "4143"], "--outgoing-proxy-port is required: the proxy's outbound port (4140)"),
+            (["-p", "4143", "-o", "4143"], "--incoming-proxy-port and --outgoing-proxy-port are both 4143"),
+            (["-p", "4143", "-o", "4140", "--netns", "pods/a"], "must be an absolute path or the name of a namespace"),
+            (
+                [
+                    "-p", "4143", "-o", "4140", "--firewall-bin-path", "iptables-nft", "--firewall-save-bin-path",
+                    "iptables-legacy-save",
+                ], "use different iptables back ends"
+            ),
+            (["-p", "4143", "-o", "4140", "--firewall-bin-path", "/opt/bin/xt"], "cannot tell the ip6tables programs"),
+            (["-p", "4143", "-o", "4140", "-w=maybe"], "invalid value \"maybe\" for --use-wait-flag"),
             (["-p", "70000", "-o", "4140"], "invalid value \"70000\" for --incoming-proxy-port"),
             (
                 ["-p", "4143", "-o", "4140", "--inbound-ports-to-ignore", "80-70"],
@@ -69,7 +79,7 @@ struct ProxyInitCommandTests {
     @Test("a missing network namespace exits 69 before anything runs")
     func missingNamespace() throws {
         let tools = try ToolDirectory(["iptables-nft", "iptables-nft-save", "nsenter"])
-        let run = Run(Self.injectorArguments + ["--netns", "/run/netns/l5d-no-such-namespace"], path: tools.path)
+        let run = Run(Self.injectorArguments + ["--netns", "/run/netns/l5d-no-such-namespace"], tools: tools)
         #expect(run.status == 69)
         // The message is a log line's quoted `msg`, hence the escaped quotes.
         #expect(
@@ -82,7 +92,7 @@ struct ProxyInitCommandTests {
     @Test("no iptables programs at all exits 69 listing every pair tried")
     func missingPrograms() throws {
         let tools = try ToolDirectory([])
-        let run = Run(Self.injectorArguments, path: tools.path)
+        let run = Run(Self.injectorArguments, tools: tools)
         #expect(run.status == 69)
         #expect(
             run.standardError.contains(
@@ -96,7 +106,7 @@ struct ProxyInitCommandTests {
     @Test("a missing ip6tables stops the run before the IPv4 rules are touched")
     func missingIPv6Programs() throws {
         let tools = try ToolDirectory(["iptables-nft", "iptables-nft-save"])
-        let run = Run(Self.injectorArguments.filter { $0 != "--ipv6=false" }, path: tools.path)
+        let run = Run(Self.injectorArguments.filter { $0 != "--ipv6=false" }, tools: tools)
         #expect(run.status == 69)
         #expect(run.standardError.contains("no usable iptables programs for IPv6"))
         #expect(run.runner.calls.isEmpty)
@@ -105,7 +115,7 @@ struct ProxyInitCommandTests {
     @Test("the configured programs missing, it falls back to nft first and says so")
     func fallback() throws {
         let tools = try ToolDirectory(["iptables", "iptables-save", "iptables-nft", "iptables-nft-save"])
-        let run = Run(["-p", "4143", "-o", "4140", "--ipv6=false"], path: tools.path)
+        let run = Run(["-p", "4143", "-o", "4140", "--ipv6=false"], tools: tools)
         #expect(run.status == 0, "\(run.standardError)")
         #expect(run.standardError.contains("iptables-legacy/iptables-legacy-save not found; falling back to"))
         #expect(run.runner.calls.first == [tools.path + "/iptables-nft-save", "-t", "nat"])
@@ -131,7 +141,7 @@ struct ProxyInitCommandTests {
         let runner = ScriptedRunner(saves: [Self.emptyTable, partial, partial]) { arguments in
             arguments.contains("PROXY_INIT_OUTPUT") && arguments.contains("-N")
         }
-        let run = Run(Self.injectorArguments, path: tools.path, runner: runner)
+        let run = Run(Self.injectorArguments, tools: tools, runner: runner)
         #expect(run.status == 1, "\(run.standardError)")
         #expect(
             run.standardError.contains("-N PROXY_INIT_OUTPUT failed (exit status 1: iptables: refused by the test)"))
@@ -151,7 +161,7 @@ struct ProxyInitCommandTests {
         let runner = ScriptedRunner(saves: [Self.emptyTable, partial]) { arguments in
             arguments.contains("-X") || (arguments.contains("-A") && arguments.contains("PROXY_INIT_REDIRECT"))
         }
-        let run = Run(Self.injectorArguments, path: tools.path, runner: runner)
+        let run = Run(Self.injectorArguments, tools: tools, runner: runner)
         #expect(run.status == 2, "\(run.standardError)")
         #expect(run.standardError.contains("rolling back failed too, so some proxy-init rules may remain"))
     }
@@ -160,7 +170,7 @@ struct ProxyInitCommandTests {
     func unreadableTable() throws {
         let tools = try ToolDirectory(["iptables-nft", "iptables-nft-save"])
         let runner = ScriptedRunner(saves: ["*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j \"unterminated\n"])
-        let run = Run(Self.injectorArguments, path: tools.path, runner: runner)
+        let run = Run(Self.injectorArguments, tools: tools, runner: runner)
         #expect(run.status == 65)
         #expect(run.standardError.contains("printed an unreadable table"))
         #expect(runner.calls.count == 1)
@@ -178,7 +188,7 @@ struct ProxyInitCommandTests {
                 """)
         let runner = ScriptedRunner(saves: [installed, Self.emptyTable])
         let run = Run(
-            ["cleanup", "--iptables-mode", "nft", "--ipv6=false", "--log-format", "json"], path: tools.path,
+            ["cleanup", "--iptables-mode", "nft", "--ipv6=false", "--log-format", "json"], tools: tools,
             runner: runner)
         #expect(run.status == 0, "\(run.standardError)")
         let changes = runner.calls.filter { $0.first == tools.path + "/iptables-nft" }.map { Array($0.dropFirst()) }
@@ -189,11 +199,95 @@ struct ProxyInitCommandTests {
         }
     }
 
+    @Test("a failing ip6tables-save stops the run before the IPv4 rules are touched")
+    func unreadableIPv6Table() throws {
+        let tools = try ToolDirectory(["iptables-nft", "iptables-nft-save", "ip6tables-nft", "ip6tables-nft-save"])
+        let runner = ScriptedRunner(saves: []) { $0.first?.hasSuffix("ip6tables-nft-save") == true }
+        let run = Run(["--iptables-mode", "nft", "-p", "4143", "-o", "4140"], tools: tools, runner: runner)
+        #expect(run.status == 69, "\(run.standardError)")
+        #expect(run.standardError.contains("ip6tables-nft-save -t nat failed"))
+        #expect(runner.calls.map { $0[0] } == [tools.path + "/iptables-nft-save", tools.path + "/ip6tables-nft-save"])
+    }
+
+    @Test("--firewall-bin-path alone names the save program after it; a custom name works with --ipv6=false")
+    func binaryPaths() throws {
+        let tools = try ToolDirectory([
+            "iptables-nft", "iptables-nft-save", "ip6tables-nft", "ip6tables-nft-save", "xt", "xt-save",
+        ])
+        let nft = Run(["--firewall-bin-path", "iptables-nft", "-p", "4143", "-o", "4140"], tools: tools)
+        #expect(nft.status == 0, "\(nft.standardError)")
+        #expect(nft.runner.calls.first == [tools.path + "/iptables-nft-save", "-t", "nat"])
+        #expect(nft.runner.calls.contains([tools.path + "/ip6tables-nft-save", "-t", "nat"]))
+        let custom = Run(["--firewall-bin-path", "xt", "--ipv6=false", "-p", "4143", "-o", "4140"], tools: tools)
+        #expect(custom.status == 0, "\(custom.standardError)")
+        #expect(custom.runner.calls.first == [tools.path + "/xt-save", "-t", "nat"])
+    }
+
+    @Test("-w is appended to every changing command, not to iptables-save")
+    func waitFlag() throws {
+        let tools = try ToolDirectory(["iptables-nft", "iptables-nft-save"])
+        let run = Run(Self.injectorArguments + ["-w"], tools: tools)
+        #expect(run.status == 0, "\(run.standardError)")
+        let changes = run.runner.calls.filter { $0[0].hasSuffix("/iptables-nft") }
+        #expect(!changes.isEmpty && changes.allSatisfy { $0.last == "-w" })
+        #expect(run.runner.calls.filter { $0[0].hasSuffix("-save") }.allSatisfy { $0.last == "nat" })
+    }
+
+    @Test("--timeout-close-wait-secs runs sysctl before the rules; its failure changes nothing and exits 1")
+    func closeWaitTimeout() throws {
+        let tools = try ToolDirectory(["iptables-nft", "iptables-nft-save", "sysctl"])
+        let setting = "net.netfilter.nf_conntrack_tcp_timeout_close_wait=30"
+        let simulated = Run(Self.injectorArguments + ["--simulate", "--timeout-close-wait-secs", "30"])
+        #expect(simulated.standardOutput.hasPrefix("sysctl -w \(setting)\n"), "\(simulated.standardOutput)")
+
+        let run = Run(Self.injectorArguments + ["--timeout-close-wait-secs", "30"], tools: tools)
+        #expect(run.status == 0, "\(run.standardError)")
+        let sysctlCall = try #require(run.runner.calls.firstIndex { $0[0].hasSuffix("/sysctl") })
+        #expect(run.runner.calls[sysctlCall] == [tools.path + "/sysctl", "-w", setting])
+        #expect(run.runner.calls[..<sysctlCall].allSatisfy { $0[0].hasSuffix("/iptables-nft-save") })
+        #expect(run.runner.calls[(sysctlCall + 1)...].allSatisfy { $0[0].hasPrefix(tools.path + "/iptables-nft") })
+
+        let refused = Run(
+            Self.injectorArguments + ["--timeout-close-wait-secs", "30"], tools: tools,
+            runner: ScriptedRunner(saves: []) { $0[0].hasSuffix("/sysctl") })
+        #expect(refused.status == 1)
+        #expect(refused.standardError.contains("no rules were changed"))
+        #expect(!refused.runner.calls.contains { $0[0].hasSuffix("/iptables-nft") })
+
+        let cleanup = Run(
+            ["cleanup", "--iptables-mode", "nft", "--ipv6=false", "--timeout-close-wait-secs", "30"], tools: tools)
+        #expect(cleanup.status == 0)
+        #expect(!cleanup.runner.calls.contains { $0[0].hasSuffix("/sysctl") })
+    }
+
+    @Test("--netns naming a directory or a plain file is refused before anything runs")
+    func notANamespace() throws {
+        let tools = try ToolDirectory(["iptables-nft", "iptables-nft-save", "nsenter"])
+        for path in [tools.path, tools.path + "/nsenter"] {
+            let run = Run(Self.injectorArguments + ["--netns", path], tools: tools)
+            #expect(run.status == 69)
+            #expect(run.standardError.contains("(--netns) is not a namespace"), "\(run.standardError)")
+            #expect(run.runner.calls.isEmpty)
+        }
+    }
+
+    @Test("a program that runs past the timeout is stopped and its run fails")
+    func runnerTimeout() {
+        let started = ContinuousClock.now
+        let result = ProcessCommandRunner(timeout: .milliseconds(200)).run(["/bin/sleep", "10"])
+        #expect(!result.succeeded)
+        #expect(result.launchFailure == "/bin/sleep was still running after 0.2 seconds and was stopped")
+        #expect(started.duration(to: .now) < .seconds(5))
+        #expect(
+            ProcessCommandRunner().run(["/bin/sh", "-c", "echo out; echo err >&2; exit 3"])
+                == CommandResult(status: 3, standardOutput: "out\n", standardError: "err\n"))
+    }
+
     @Test("help prints the exit statuses and succeeds")
     func help() {
         let run = Run(["--help"])
         #expect(run.status == 0)
-        #expect(run.standardOutput.contains("Exit status: 0 done; 1 a command failed"))
+        #expect(run.standardOutput.contains("Exit status: 0 done; 1 a command failed (or timed out)"))
     }
 
     static let emptyTable = """
@@ -208,29 +302,30 @@ struct ProxyInitCommandTests {
         """
 }
 
-/// One in-process run of the command with captured output.
+/// One in-process run of the command with captured output; `PATH` is `tools`' directory (or a path that does not
+/// exist), kept alive until the run is over.
 private struct Run {
     let status: Int32
     let standardOutput: String
     let standardError: String
     let runner: ScriptedRunner
 
-    init(_ arguments: [String], path: String = "/nonexistent", runner: ScriptedRunner = ScriptedRunner(saves: [])) {
+    init(_ arguments: [String], tools: ToolDirectory? = nil, runner: ScriptedRunner = ScriptedRunner(saves: [])) {
         let output = Locked("")
         let errors = Locked("")
         let context = ProxyInitContext(
-            environment: ["PATH": path], runner: runner,
+            environment: ["PATH": tools?.path ?? "/nonexistent"], runner: runner,
             standardOutput: { text in output.withLock { $0 += text } },
             standardError: { text in errors.withLock { $0 += text } })
-        status = ProxyInitCommand.run(arguments, context: context)
+        status = withExtendedLifetime(tools) { ProxyInitCommand.run(arguments, context: context) }
         standardOutput = output.value
         standardError = errors.value
         self.runner = runner
     }
 }
 
-/// Stands in for iptables: each `-save` call prints the next of `saves` (then an empty table), and a changing
-/// command fails when `refuses` says so; every call is recorded.
+/// Stands in for iptables: each `-save` call prints the next of `saves` (then an empty table), and any command fails
+/// when `refuses` says so; every call is recorded.
 private final class ScriptedRunner: CommandRunner {
     private let state: Locked<(saves: [String], calls: [[String]])>
     private let refuses: @Sendable ([String]) -> Bool
@@ -245,7 +340,7 @@ private final class ScriptedRunner: CommandRunner {
     func run(_ arguments: [String]) -> CommandResult {
         state.withLock { state -> CommandResult in
             state.calls.append(arguments)
-            if arguments.first?.hasSuffix("-save") == true {
+            if arguments.first?.hasSuffix("-save") == true, !refuses(arguments) {
                 let text = state.saves.isEmpty ? ProxyInitCommandTests.emptyTable : state.saves.removeFirst()
                 return CommandResult(status: 0, standardOutput: text)
             }

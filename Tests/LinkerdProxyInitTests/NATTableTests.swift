@@ -55,9 +55,11 @@ struct NATTableTests {
         #expect(backslash.rules[2].arguments.prefix(2) == ["-p", "udp"], "tabs and runs of spaces separate tokens")
     }
 
-    @Test("the target is the value after -j or --jump, or nil")
+    @Test("the target is the value after -j, --jump, -g or --goto, or nil")
     func targets() {
         #expect(NATRule(chain: "A", arguments: ["-p", "tcp", "-j", "RETURN"]).target == "RETURN")
+        #expect(NATRule(chain: "A", arguments: ["-g", "PROXY_INIT_OUTPUT"]).target == "PROXY_INIT_OUTPUT")
+        #expect(NATRule(chain: "A", arguments: ["--goto", "PROXY_INIT_REDIRECT"]).target == "PROXY_INIT_REDIRECT")
         #expect(
             NATRule(chain: "A", arguments: ["--jump", "PROXY_INIT_OUTPUT", "-m", "comment"]).target
                 == "PROXY_INIT_OUTPUT")

@@ -1,6 +1,7 @@
 import Foundation
 import LinkerdCore
 import LinkerdProxyInit
+import LinkerdTestSupport
 import Testing
 
 /// Golden files for whole plans: `Fixtures/<case>.plan.golden` holds the commands of one install, cleanup or rollback
@@ -108,8 +109,6 @@ struct PlanGoldenTests {
         return configuration
     }()
 
-    static let updating = ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1"
-
     @Test("every fixture subnet parses")
     func subnetsParse() {
         #expect(Self.skipSubnetsConfiguration.subnetsToIgnore.count == 4)
@@ -134,40 +133,9 @@ struct PlanGoldenTests {
 
     /// Compares `actual` with the golden file, or rewrites the file when updating.
     static func compare(_ actual: String, file: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        if updating {
-            try actual.write(to: file, atomically: true, encoding: .utf8)
-            return
+        if let mismatch = try GoldenFile.mismatch(actual, file: file) {
+            Issue.record(Comment(rawValue: mismatch), sourceLocation: sourceLocation)
         }
-        guard let expected = try? String(contentsOf: file, encoding: .utf8) else {
-            Issue.record("missing golden file \(file.path); run with UPDATE_GOLDEN=1", sourceLocation: sourceLocation)
-            return
-        }
-        if expected != actual {
-            let message =
-                "\(file.lastPathComponent) differs (run with UPDATE_GOLDEN=1 to accept):\n"
-                + lineDiff(expected: expected, actual: actual)
-            Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
-        }
-    }
-
-    /// The differing middle of two texts, line by line: what they share at the start and end is left out.
-    static func lineDiff(expected: String, actual: String) -> String {
-        let old = expected.split(separator: "\n", omittingEmptySubsequences: false)
-        let new = actual.split(separator: "\n", omittingEmptySubsequences: false)
-        var start = 0
-        while start < old.count, start < new.count, old[start] == new[start] {
-            start += 1
-        }
-        var oldEnd = old.count
-        var newEnd = new.count
-        while oldEnd > start, newEnd > start, old[oldEnd - 1] == new[newEnd - 1] {
-            oldEnd -= 1
-            newEnd -= 1
-        }
-        var lines = ["@@ line \(start + 1) @@"]
-        lines += old[start..<oldEnd].map { "- \($0)" }
-        lines += new[start..<newEnd].map { "+ \($0)" }
-        return lines.joined(separator: "\n")
     }
 }
 
