@@ -8,6 +8,8 @@
 //   1  KubeModel         Codable Kubernetes types, JSON value, JSON patch, the `KubeAPI` protocol
 //   2  KubeRuntime       watcher state machine, reflector/store, work queue, controller, leader election
 //   3  KubeClient        `KubeAPI` over HTTP(S) with AsyncHTTPClient; in-cluster and kubeconfig
+//   3  LinkerdHTTPServer a small HTTP/1.1 server on NIO (limits, deadlines, graceful shutdown) for the webhook and
+//                        the admin endpoints of the controller and the proxy
 //   T  LinkerdTestSupport  manual clock, `eventually`, throw-away certificate authorities, golden files
 //   T  KubeTestServer    a loopback Kubernetes API server that speaks the real wire protocol
 //   1  LinkerdInject     the proxy injector as a pure function: mesh configuration, annotations, report, patch,
@@ -22,6 +24,9 @@
 //                        rollback plans, iptables binary selection
 //   4  LinkerdProxyInitCLI  the `linkerd-proxy-init` command as a library: runs the plans with iptables, rolls back
 //   3  LinkerdTransport  socket-level helpers for the proxy: the original destination of a redirected connection
+//   1  LinkerdProxyCore  the proxy's pure logic: configuration from LINKERD2_PROXY_*, protocol detection (TLS
+//                        ClientHello, HTTP), the identity refresh schedule
+//   4  LinkerdProxy      the proxy's I/O on NIO: identity (key, CSR, Certify, credentials), detection handlers
 //   T  LinkerdNetworkTestSupport  network-namespace "pods" on a bridge, processes and proxy-init in them, for
 //                        data-plane tests
 import PackageDescription
@@ -40,6 +45,7 @@ let package = Package(
         .library(name: "KubeModel", targets: ["KubeModel"]),
         .library(name: "KubeClient", targets: ["KubeClient"]),
         .library(name: "KubeRuntime", targets: ["KubeRuntime"]),
+        .library(name: "LinkerdHTTPServer", targets: ["LinkerdHTTPServer"]),
         .library(name: "LinkerdTestSupport", targets: ["LinkerdTestSupport"]),
         .library(name: "KubeTestServer", targets: ["KubeTestServer"]),
         .library(name: "LinkerdInject", targets: ["LinkerdInject"]),
@@ -52,6 +58,8 @@ let package = Package(
         .library(name: "LinkerdProxyInitCLI", targets: ["LinkerdProxyInitCLI"]),
         .library(name: "LinkerdTransport", targets: ["LinkerdTransport"]),
         .library(name: "LinkerdNetworkTestSupport", targets: ["LinkerdNetworkTestSupport"]),
+        .library(name: "LinkerdProxyCore", targets: ["LinkerdProxyCore"]),
+        .library(name: "LinkerdProxy", targets: ["LinkerdProxy"]),
         .executable(name: "linkerd-identity", targets: ["linkerd-identity"]),
         .executable(name: "linkerd-proxy-init", targets: ["linkerd-proxy-init"]),
         .executable(name: "linkerd-dev-cluster", targets: ["linkerd-dev-cluster"]),
@@ -77,6 +85,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         // Layer 0
@@ -134,6 +143,30 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        .target(
+            name: "LinkerdHTTPServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LinkerdHTTPServerTests",
+            dependencies: [
+                "LinkerdHTTPServer", "LinkerdTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Layer 1: the injector, pure.
         .target(
             name: "LinkerdInject",
@@ -243,7 +276,7 @@ let package = Package(
         .target(
             name: "LinkerdController",
             dependencies: [
-                "LinkerdInject", "KubeModel", "KubeRuntime", "KubeClient", "LinkerdCore",
+                "LinkerdInject", "KubeModel", "KubeRuntime", "KubeClient", "LinkerdCore", "LinkerdHTTPServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -347,6 +380,55 @@ let package = Package(
             dependencies: ["LinkerdProxyInitCLI", "LinkerdProxyInit", "LinkerdCore", "LinkerdTestSupport"],
             swiftSettings: strictSettings
         ),
+        // Layer 1: the proxy's pure logic.
+        .target(name: "LinkerdProxyCore", dependencies: ["LinkerdCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LinkerdProxyCoreTests",
+            dependencies: ["LinkerdProxyCore", "LinkerdCore", "LinkerdTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        // Layer 4: the proxy.
+        .target(
+            name: "LinkerdProxy",
+            dependencies: [
+                "LinkerdProxyCore", "LinkerdProxyAPI", "LinkerdTransport", "LinkerdCore", "LinkerdHTTPServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LinkerdProxyTests",
+            dependencies: [
+                "LinkerdProxy", "LinkerdProxyCore", "LinkerdProxyAPI", "LinkerdIdentityServer", "LinkerdIdentity",
+                "KubeTestServer", "KubeClient", "KubeModel", "LinkerdTestSupport", "LinkerdCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The manifests in manifests/ checked against the Kubernetes OpenAPI schemas (kubernetes-validate).
         .testTarget(
             name: "ManifestTests",
@@ -361,6 +443,8 @@ let package = Package(
             name: "LinkerdTestSupport",
             dependencies: [
                 "LinkerdCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

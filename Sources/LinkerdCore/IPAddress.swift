@@ -36,6 +36,15 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Codable {
         }
     }
 
+    /// Whether the address is this host's own: `127.0.0.0/8`, `::1`, or an IPv4-mapped `::ffff:127.x.y.z` (how a
+    /// dual-stack socket sees an IPv4 loopback client).
+    public var isLoopback: Bool {
+        switch self {
+        case .v4(let value): value >> 24 == 127
+        case .v6(let value): value == 1 || value >> 24 == 0xFFFF_7F
+        }
+    }
+
     /// The address in network order: 4 bytes for IPv4, 16 for IPv6.
     public var bytes: [UInt8] {
         switch self {

@@ -1,3 +1,4 @@
+import LinkerdHTTPServer
 import Logging
 import NIOCore
 import NIOHTTP1

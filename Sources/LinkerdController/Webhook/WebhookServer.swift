@@ -1,4 +1,5 @@
 import Foundation
+import LinkerdHTTPServer
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -105,7 +105,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func received(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard case .idle = state else { return }
         timeouts.headReceived()
-        switch responder.route(head) {
+        switch responder.route(head, from: context.channel.remoteAddress) {
         case .respond(let response):
             answerEarly(response, version: head.version, close: !head.isKeepAlive, context: context)
         case .readBody(let maximumBytes):

@@ -6,7 +6,7 @@ import NIOHTTP1
 import NIOPosix
 import Testing
 
-@testable import LinkerdController
+@testable import LinkerdHTTPServer
 
 @Suite("HTTPServer: pipelined requests on a real socket", .timeLimit(.minutes(1)))
 struct AdminConnectionHandlerTests {

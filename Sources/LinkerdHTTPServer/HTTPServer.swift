@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTPCompression
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
@@ -20,25 +21,27 @@ import Synchronization
 /// `run()` binds, serves until cancelled or gracefully shut down, and returns once every connection is closed:
 /// on graceful shutdown it stops accepting, lets each connection finish the request it is on (at most
 /// `shutdownGracePeriod`), then closes them; on cancellation it closes everything at once.
-final class HTTPServer: Sendable {
-    struct Configuration: Sendable {
-        var host: String
-        var port: Int
-        var headerReadTimeout: TimeAmount = .seconds(15)
-        var bodyReadTimeout: TimeAmount = .seconds(30)
-        var idleTimeout: TimeAmount = .seconds(120)
+public final class HTTPServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var headerReadTimeout: TimeAmount = .seconds(15)
+        public var bodyReadTimeout: TimeAmount = .seconds(30)
+        public var idleTimeout: TimeAmount = .seconds(120)
         /// The longest header line (name and value) and the largest total of header names and values.
-        var maximumHeaderFieldBytes = 16 * 1024
-        var maximumHeaderBytes = 32 * 1024
-        var maximumHeaderCount = 128
+        public var maximumHeaderFieldBytes = 16 * 1024
+        public var maximumHeaderBytes = 32 * 1024
+        public var maximumHeaderCount = 128
         /// How much of a request answered early (404, 405, 413) is read and dropped before giving up on the
         /// connection.
-        var discardLimit = 1024 * 1024
-        var shutdownGracePeriod: TimeAmount = .seconds(10)
+        public var discardLimit = 1024 * 1024
+        public var shutdownGracePeriod: TimeAmount = .seconds(10)
+        /// Whether responses are compressed (gzip or deflate) for requests whose `Accept-Encoding` asks for it.
+        public var compressesResponses = false
         /// Connections open at once; more are closed as soon as they are accepted.
-        var maximumConnections: Int
+        public var maximumConnections: Int
 
-        init(host: String, port: Int, maximumConnections: Int) {
+        public init(host: String, port: Int, maximumConnections: Int) {
             self.host = host
             self.port = port
             self.maximumConnections = maximumConnections
@@ -46,7 +49,7 @@ final class HTTPServer: Sendable {
     }
 
     /// Plain HTTP, or TLS with the context to use for each new connection (nil refuses the connection).
-    enum Security: Sendable {
+    public enum Security: Sendable {
         case plaintext
         case tls(@Sendable () -> NIOSSLContext?)
     }
@@ -71,7 +74,7 @@ final class HTTPServer: Sendable {
     private let bound = BindSignal()
 
     /// - Parameter name: names the server in log messages (`admin`, `webhook`).
-    init(
+    public init(
         name: String, configuration: Configuration, security: Security, responder: any HTTPResponder,
         group: any EventLoopGroup, logger: Logger
     ) {
@@ -85,21 +88,21 @@ final class HTTPServer: Sendable {
     }
 
     /// How many connections have been accepted since the start.
-    var acceptedConnections: Int {
+    public var acceptedConnections: Int {
         connections.withLock { $0.accepted }
     }
 
     /// How many connections have been closed because `maximumConnections` were open.
-    var refusedConnections: Int {
+    public var refusedConnections: Int {
         connections.withLock { $0.refused }
     }
 
     /// The bound port, once `run()` has bound; throws the bind error when binding failed.
-    func waitUntilBound() async throws -> Int {
+    public func waitUntilBound() async throws -> Int {
         try await bound.wait()
     }
 
-    func run() async throws {
+    public func run() async throws {
         let listener: any Channel
         do {
             listener = try await makeBootstrap().bind(host: configuration.host, port: configuration.port).get()
@@ -229,6 +232,9 @@ final class HTTPServer: Sendable {
         try pipeline.configureHTTPServerPipeline(
             withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: true,
             withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+        if configuration.compressesResponses {
+            try pipeline.addHandler(HTTPResponseCompressor())
+        }
         try pipeline.addHandler(
             HTTPConnectionHandler(
                 responder: responder, timeouts: timeouts, discardLimit: configuration.discardLimit, logger: logger))
@@ -236,8 +242,8 @@ final class HTTPServer: Sendable {
 }
 
 /// The listening socket closed without a stop being asked for.
-struct ListenerClosed: Error, CustomStringConvertible {
-    var description: String { "the listening socket closed unexpectedly" }
+public struct ListenerClosed: Error, CustomStringConvertible {
+    public var description: String { "the listening socket closed unexpectedly" }
 }
 
 /// A connection accepted while the server stops; it is closed.
@@ -250,7 +256,7 @@ private struct TooManyConnections: Error {}
 private struct NoServingCertificate: Error {}
 
 /// The outcome of binding, awaited by any number of callers before or after it is known.
-final class BindSignal: Sendable {
+public final class BindSignal: Sendable {
     private struct State {
         var result: Result<Int, any Error>?
         var waiters: [CheckedContinuation<Int, any Error>] = []
@@ -258,7 +264,9 @@ final class BindSignal: Sendable {
 
     private let state = Mutex(State())
 
-    func resolve(_ result: Result<Int, any Error>) {
+    public init() {}
+
+    public func resolve(_ result: Result<Int, any Error>) {
         let waiters = state.withLock { state in
             guard state.result == nil else { return [CheckedContinuation<Int, any Error>]() }
             state.result = result
@@ -270,7 +278,7 @@ final class BindSignal: Sendable {
         }
     }
 
-    func wait() async throws -> Int {
+    public func wait() async throws -> Int {
         try await withCheckedThrowingContinuation { continuation in
             let known = state.withLock { state -> Result<Int, any Error>? in
                 if let result = state.result { return result }
