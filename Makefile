@@ -3,9 +3,10 @@ SWIFT ?= swift
 SWIFT_FORMAT ?= swift-format
 # Suites run after the others, one at a time, so that tests bounded in real time (leader election, webhook
 # timeouts) never compete with them: LinkerdIdentityServerTests keeps both cores busy (clients calling in a loop
-# during issuer rotation, Python and openssl subprocesses, the executables), and LinkerdNetworkTests builds network
-# namespaces and runs ip, iptables and nsenter by the hundred.
-ISOLATED_SUITES = LinkerdIdentityServerTests LinkerdNetworkTests
+# during issuer rotation, Python and openssl subprocesses, the executables), LinkerdNetworkTests builds network
+# namespaces and runs ip, iptables and nsenter by the hundred, and LinkerdProxyTests moves megabytes through
+# proxies and TLS handshakes.
+ISOLATED_SUITES = LinkerdIdentityServerTests LinkerdNetworkTests LinkerdProxyTests
 empty :=
 space := $(empty) $(empty)
 # Every source directory but LinkerdProxyAPI, which holds only generated code (`make generate`).

@@ -27,6 +27,7 @@
 //   1  LinkerdProxyCore  the proxy's pure logic: configuration from LINKERD2_PROXY_*, protocol detection (TLS
 //                        ClientHello, HTTP), the identity refresh schedule
 //   4  LinkerdProxy      the proxy's I/O on NIO: identity (key, CSR, Certify, credentials), detection handlers
+//   T  LinkerdProxyTestSupport  an in-process fake Destination server driven by the test (expected calls, updates)
 //   T  LinkerdNetworkTestSupport  network-namespace "pods" on a bridge, processes and proxy-init in them, for
 //                        data-plane tests
 import PackageDescription
@@ -60,8 +61,10 @@ let package = Package(
         .library(name: "LinkerdNetworkTestSupport", targets: ["LinkerdNetworkTestSupport"]),
         .library(name: "LinkerdProxyCore", targets: ["LinkerdProxyCore"]),
         .library(name: "LinkerdProxy", targets: ["LinkerdProxy"]),
+        .library(name: "LinkerdProxyTestSupport", targets: ["LinkerdProxyTestSupport"]),
         .executable(name: "linkerd-identity", targets: ["linkerd-identity"]),
         .executable(name: "linkerd-proxy-init", targets: ["linkerd-proxy-init"]),
+        .executable(name: "linkerd-proxy", targets: ["linkerd-proxy"]),
         .executable(name: "linkerd-dev-cluster", targets: ["linkerd-dev-cluster"]),
         .executable(name: "linkerd-controller", targets: ["linkerd-controller"]),
         .executable(name: "linkerd", targets: ["linkerd"]),
@@ -397,6 +400,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -410,10 +414,23 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "LinkerdProxyTestSupport",
+            dependencies: [
+                "LinkerdProxyAPI", "LinkerdCore",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "LinkerdProxyTests",
             dependencies: [
                 "LinkerdProxy", "LinkerdProxyCore", "LinkerdProxyAPI", "LinkerdIdentityServer", "LinkerdIdentity",
+                "LinkerdProxyTestSupport",
                 "KubeTestServer", "KubeClient", "KubeModel", "LinkerdTestSupport", "LinkerdCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -522,6 +539,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "linkerd-proxy",
+            dependencies: [
+                "LinkerdProxy", "LinkerdProxyCore", "LinkerdCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

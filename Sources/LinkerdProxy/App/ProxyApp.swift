@@ -1,0 +1,154 @@
+import Foundation
+import LinkerdCore
+import LinkerdProxyCore
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// Why the proxy could not be built from a valid configuration (upstream: `Initialization failure: …`, exit 1).
+public struct ProxyStartupError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The proxy assembled from its configuration, as `linkerd-proxy` runs it and tests can: identity (key and CSR,
+/// Certify, refresh), the readiness latch released by the first certificate, the admin server, and the inbound and
+/// outbound listeners (opaque TCP for now; outbound forwards to the original destination in plaintext until the
+/// Destination client is wired in). Each part is a swift-service-lifecycle `Service`; ``services(onShutdownRequest:)``
+/// lists them for a `ServiceGroup`. The listeners serve only once identity is certified, as upstream's do.
+public final class ProxyApp: Sendable {
+    public let configuration: ProxyConfiguration
+    public let credentials: ProxyCredentials
+    public let readiness = ProxyReadiness()
+    public let logFilter: LogFilterStore
+    public let admin: ProxyAdminServer
+    public let identity: IdentityService
+    public let inbound: InboundProxy
+    /// One per outbound listen address (`LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS`), sharing their counters.
+    public let outbound: [OutboundProxy]
+    private let shutdownTrigger: ShutdownTrigger
+
+    /// Builds the proxy; reads the identity directory (creating the key and CSR when absent), nothing else.
+    ///
+    /// - Parameters:
+    ///   - logFilter: the filter the process's log handler reads, which `PUT /proxy-log-level` replaces; by
+    ///     default a new one from the configuration.
+    ///   - clock: the wall clock for certificate lifetimes and refreshes.
+    public init(
+        configuration: ProxyConfiguration, logger: Logger, logFilter: LogFilterStore? = nil,
+        clock: any WallClock = SystemWallClock(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws(ProxyStartupError) {
+        self.configuration = configuration
+        let identitySettings = configuration.identity
+        let trustAnchors: IdentityTrustAnchors
+        let files: IdentityFiles
+        do throws(IdentityMaterialError) {
+            trustAnchors = try IdentityTrustAnchors(pemBundle: identitySettings.trustAnchorsPEM)
+            files = try IdentityFiles.prepare(
+                directory: identitySettings.directory, localName: identitySettings.localName.name)
+        } catch {
+            throw ProxyStartupError(description: "\(error)")
+        }
+        credentials = ProxyCredentials(files: files, trustAnchors: trustAnchors)
+        let service = configuration.controlPlane.identity
+        let client: IdentityClient
+        let schedule: IdentityRefreshSchedule
+        do {
+            client = try IdentityClient(
+                configuration: .init(
+                    host: service.host.description, port: Int(service.port),
+                    serverIdentity: service.serverName?.name ?? identitySettings.localName.name,
+                    tokenPath: identitySettings.tokenFile, plaintext: service.isLoopback),
+                files: files, trustAnchors: trustAnchors, clock: clock, eventLoopGroup: eventLoopGroup)
+            schedule = try IdentityRefreshSchedule(
+                minimumRefresh: identitySettings.minRefresh, maximumRefresh: identitySettings.maxRefresh)
+        } catch {
+            throw ProxyStartupError(description: "\(error)")
+        }
+        identity = IdentityService(
+            client: client, credentials: credentials, schedule: schedule, clock: clock,
+            logger: logger.with(label: "identity"))
+        self.logFilter = logFilter ?? LogFilterStore(configuration.logging.filter)
+        let logFilter = self.logFilter
+        let shutdownTrigger = ShutdownTrigger()
+        self.shutdownTrigger = shutdownTrigger
+        let credentials = credentials
+        let started = clock.now()
+        let adminAddress = configuration.listeners.admin
+        do {
+            inbound = InboundProxy(
+                settings: try InboundProxy.Settings(configuration: configuration), credentials: credentials,
+                logger: logger.with(label: "inbound"), eventLoopGroup: eventLoopGroup)
+            let outboundCounters = ConnectionCounters()
+            outbound = try configuration.listeners.outbound.map { address in
+                OutboundProxy(
+                    settings: try OutboundProxy.Settings(configuration: configuration, listenAddress: address),
+                    resolver: OriginalDestinationResolver(), credentials: credentials, counters: outboundCounters,
+                    logger: logger.with(label: "outbound"), eventLoopGroup: eventLoopGroup)
+            }
+        } catch {
+            throw ProxyStartupError(description: "\(error)")
+        }
+        admin = ProxyAdminServer(
+            host: adminAddress.ip.description, port: Int(adminAddress.port),
+            shutdownEnabled: configuration.admin.shutdownEndpointEnabled, readiness: readiness, logFilter: logFilter,
+            metrics: { ProxyProcessMetrics.render(credentials: credentials, startedAt: started) },
+            onShutdown: { shutdownTrigger.fire() }, logger: logger.with(label: "admin"),
+            eventLoopGroup: eventLoopGroup)
+    }
+
+    /// The services to run, in start order, and what ends the proxy: `/shutdown` calls `onShutdownRequest` (set it
+    /// to the service group's `triggerGracefulShutdown`).
+    public func services(onShutdownRequest: @escaping @Sendable () -> Void) -> [any Service] {
+        shutdownTrigger.set(onShutdownRequest)
+        let listeners: [any Service] = [inbound] + outbound
+        return [admin, identity, CertifiedStart(credentials: credentials, readiness: readiness, listeners: listeners)]
+    }
+}
+
+/// Once the first certificate is installed: releases the readiness latch and starts the data-path listeners, until
+/// the shutdown. Before that nothing listens on the data ports, so early connections are refused; upstream binds
+/// them eagerly and lets connections wait in the backlog.
+struct CertifiedStart: Service {
+    let credentials: ProxyCredentials
+    let readiness: ProxyReadiness
+    let listeners: [any Service]
+
+    func run() async throws {
+        do {
+            _ = try await cancelWhenGracefulShutdown { try await credentials.waitUntilCertified() }
+        } catch is CancellationError {
+            return
+        }
+        readiness.markReady()
+        try await withThrowingDiscardingTaskGroup { group in
+            for listener in listeners {
+                group.addTask { try await listener.run() }
+            }
+        }
+    }
+}
+
+/// The action behind `POST /shutdown`, set once the service group exists.
+final class ShutdownTrigger: Sendable {
+    private let action = Mutex<(@Sendable () -> Void)?>(nil)
+
+    func set(_ newAction: @escaping @Sendable () -> Void) {
+        action.withLock { $0 = newAction }
+    }
+
+    func fire() {
+        action.withLock { $0 }?()
+    }
+}
+
+extension Logger {
+    /// This logger with `label` appended to its `component` metadata, for the proxy's parts.
+    func with(label: String) -> Logger {
+        var logger = self
+        logger[metadataKey: "component"] = "\(label)"
+        return logger
+    }
+}
