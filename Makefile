@@ -1,12 +1,12 @@
 # linkerd-swift task runner. `make help` lists the targets; CI runs `make test` through .ci/run.
 SWIFT ?= swift
 SWIFT_FORMAT ?= swift-format
-# Suites run after the others, one at a time, so that tests bounded in real time (leader election, webhook
-# timeouts) never compete with them: LinkerdIdentityServerTests keeps both cores busy (clients calling in a loop
-# during issuer rotation, Python and openssl subprocesses, the executables), LinkerdNetworkTests builds network
-# namespaces and runs ip, iptables and nsenter by the hundred, and LinkerdProxyTests moves megabytes through
-# proxies and TLS handshakes.
-ISOLATED_SUITES = LinkerdIdentityServerTests LinkerdNetworkTests LinkerdProxyTests
+# Suites run after the others, each on its own, so that no two compete for the 2 cores: the ones bounded in real
+# time (KubeRuntimeTests' leader election, LinkerdControllerTests' webhook deadlines and reconcile loops) and the
+# heavy ones (LinkerdIdentityServerTests: clients calling in a loop during issuer rotation, Python and openssl
+# subprocesses; LinkerdNetworkTests: network namespaces, ip, iptables and nsenter by the hundred; LinkerdProxyTests:
+# megabytes through proxies and TLS handshakes).
+ISOLATED_SUITES = KubeRuntimeTests LinkerdControllerTests LinkerdIdentityServerTests LinkerdNetworkTests LinkerdProxyTests
 empty :=
 space := $(empty) $(empty)
 # Every source directory but LinkerdProxyAPI, which holds only generated code (`make generate`).

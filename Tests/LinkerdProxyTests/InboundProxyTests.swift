@@ -1,4 +1,5 @@
 import Crypto
+import LinkerdCore
 import LinkerdProxy
 import LinkerdTestSupport
 import Logging
@@ -60,13 +61,14 @@ func uncertifiedCredentials(_ localName: String) throws -> ProxyCredentials {
 /// By default connections were going to `app`.
 func withInboundProxy(
     app: TestTCPServer, originalDestination: OriginalDestinationSource? = nil,
-    detectTimeout: TimeAmount = .seconds(10), credentials: ProxyCredentials,
+    detectTimeout: TimeAmount = .seconds(10), allowedIPs: [IPAddress] = [], credentials: ProxyCredentials,
     _ body: (_ port: Int, _ proxy: InboundProxy, _ forwarded: Locked<[InboundConnection]>) async throws -> Void
 ) async throws {
     let forwarded = Locked<[InboundConnection]>([])
-    let settings = InboundProxy.Settings(
+    var settings = InboundProxy.Settings(
         listenAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0),
         originalDestination: try originalDestination ?? .fixed(app.address), detectTimeout: detectTimeout)
+    settings.allowedIPs = allowedIPs
     let proxy = InboundProxy(
         settings: settings, credentials: credentials, logger: Logger(label: "test.inbound"),
         onForward: { connection in forwarded.withLock { $0.append(connection) } })
@@ -101,6 +103,29 @@ struct InboundProxyTests {
         let digits = hex.compactMap(\.hexDigitValue)
         return stride(from: 0, to: digits.count - 1, by: 2).map { UInt8(digits[$0] << 4 | digits[$0 + 1]) }
     }()
+
+    @Test("With LINKERD2_PROXY_INBOUND_IPS set, a connection to another address is closed before the application")
+    func allowedAddresses() async throws {
+        let app = try await TestTCPServer.start { [EchoHandler()] }
+        let credentials = try uncertifiedCredentials(localName)
+        try await withInboundProxy(
+            app: app, allowedIPs: [try IPAddress(parsing: "10.9.9.9")], credentials: credentials
+        ) { port, _, forwarded in
+            let client = try await TestClient.connect(port: port)
+            try await client.received.waitUntilInputEnded()
+            #expect(forwarded.value.isEmpty)
+            #expect(app.accepted.isEmpty)
+        }
+        try await withInboundProxy(
+            app: app, allowedIPs: [try IPAddress(parsing: "127.0.0.1")], credentials: credentials
+        ) { port, _, _ in
+            let client = try await TestClient.connect(port: port)
+            try await client.send("ping")
+            try await client.received.waitForText("ping")
+            await client.close()
+        }
+        await app.close()
+    }
 
     @Test("Plaintext reaches the application at the original destination, both ways, and is counted")
     func plaintext() async throws {

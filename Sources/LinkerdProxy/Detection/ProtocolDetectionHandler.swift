@@ -24,9 +24,11 @@ import NIOCore
 ///
 /// The handler allocates nothing per read beyond growing its one buffer, and never examines more than
 /// ``DetectionMode/bufferLimit`` bytes. It must run on its channel's event loop, as every handler does.
-public final class ProtocolDetectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+public final class ProtocolDetectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = NIOAny
+    public typealias OutboundOut = NIOAny
 
     private var stateMachine: ProtocolDetectionStateMachine
     private let timeout: TimeAmount
@@ -34,6 +36,10 @@ public final class ProtocolDetectionHandler: ChannelInboundHandler, RemovableCha
     private var timeoutTask: Scheduled<Void>?
     /// Whether a read is being handled: a replay then needs no read-complete of its own, as the channel's follows.
     private var isReading = false
+    /// A read asked for while the next stage was being configured, held back so that a client cannot fill memory
+    /// while the proxy connects upstream (the bytes read by then are at most the detection buffer and one read);
+    /// issued when the handler is removed.
+    private var heldRead = false
 
     /// Creates a handler that runs `mode` detection for at most `timeout`, then hands the result to `configure`.
     ///
@@ -64,6 +70,18 @@ public final class ProtocolDetectionHandler: ChannelInboundHandler, RemovableCha
         if let buffered = stateMachine.handlerRemoved() {
             context.fireChannelRead(wrapInboundOut(buffered))
             context.fireChannelReadComplete()
+        }
+        if heldRead {
+            heldRead = false
+            context.read()
+        }
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        if stateMachine.isConfiguring {
+            heldRead = true
+        } else {
+            context.read()
         }
     }
 

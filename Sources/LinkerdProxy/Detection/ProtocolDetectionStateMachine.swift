@@ -57,6 +57,11 @@ struct ProtocolDetectionStateMachine {
         }
     }
 
+    /// Whether the next stage is being configured, when reads from the socket are held back.
+    var isConfiguring: Bool {
+        if case .configuring = state { true } else { false }
+    }
+
     /// Whether a read-complete event is passed on: not while reads are being held back.
     var forwardsReadComplete: Bool {
         if case .finished = state { true } else { false }

@@ -1,3 +1,4 @@
+import LinkerdCore
 import LinkerdProxyCore
 import Logging
 import NIOCore
@@ -65,6 +66,9 @@ public final class InboundProxy: Service, Sendable {
         public var connectOptions: TCPSocketOptions
         /// `LINKERD2_PROXY_INBOUND_TCP_LISTEN_BACKLOG`; nil keeps the system's default.
         public var listenBacklog: Int?
+        /// `LINKERD2_PROXY_INBOUND_IPS`: the only original-destination addresses served (the pod's IPs); empty
+        /// allows all. Connections to another address are closed.
+        public var allowedIPs: [IPAddress] = []
 
         /// Settings with upstream's defaults: 10 s to detect, 300 ms to connect, no keepalive or user timeout.
         public init(
@@ -93,6 +97,7 @@ public final class InboundProxy: Service, Sendable {
                 acceptOptions: TCPSocketOptions(accept: inbound.accept),
                 connectOptions: TCPSocketOptions(connect: inbound.connect),
                 listenBacklog: inbound.accept.listenBacklog)
+            allowedIPs = inbound.allowedIPs
         }
     }
 
@@ -151,6 +156,12 @@ struct InboundConnectionServer: Sendable {
             .flatMapThrowing { destination in
                 if let port = client.localAddress?.port, destination.port == port {
                     throw ProxyConnectionError.targetsInboundPort(port)
+                }
+                if !settings.allowedIPs.isEmpty {
+                    let target = destination.ipAddress.flatMap { try? IPAddress(parsing: $0) }
+                    guard let target, settings.allowedIPs.contains(target) else {
+                        throw ProxyConnectionError.addressNotAllowed(destination)
+                    }
                 }
                 let detection = ProtocolDetectionHandler(mode: .tls, timeout: settings.detectTimeout) {
                     detected, _ in

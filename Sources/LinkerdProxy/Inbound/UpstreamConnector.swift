@@ -14,6 +14,8 @@ public enum ProxyConnectionError: Error, Hashable, Sendable, CustomStringConvert
     /// An inbound connection's original destination is the inbound listener's own port: forwarding it would loop
     /// back to the proxy. (Direct connections from other proxies, which also target that port, are not served yet.)
     case targetsInboundPort(Int)
+    /// The original destination is not one of `LINKERD2_PROXY_INBOUND_IPS`.
+    case addressNotAllowed(SocketAddress)
     /// No ClientHello or other bytes decided the protocol within the detect timeout.
     case detectionTimedOut(TimeAmount)
     /// The connection needs TLS (terminated inbound, or originated outbound to a meshed endpoint), but the proxy has
@@ -32,6 +34,8 @@ public enum ProxyConnectionError: Error, Hashable, Sendable, CustomStringConvert
         switch self {
         case .targetsInboundPort(let port):
             "inbound connection must not target port \(port), the inbound listener's own"
+        case .addressNotAllowed(let address):
+            "inbound connections are not allowed on this IP address (\(address.ipAddress ?? "\(address)"))"
         case .detectionTimedOut(let timeout):
             "TLS detection timed out: no ClientHello or other bytes decided the protocol within \(timeout)"
         case .noIdentityCertificate:
