@@ -9,8 +9,22 @@ import Logging
 /// `linkerd::proxy`), so `linkerd=info` covers every proxy logger.
 public struct ProxyLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
-    /// Not used: the filter decides. swift-log requires the property.
-    public var logLevel: Logger.Level = .trace
+    /// The least severe level the live filter lets through for this target, so that swift-log skips building the
+    /// messages of filtered calls; `off` maps to `critical`, and ``log(event:)`` drops those too. Setting it does
+    /// nothing: `PUT /proxy-log-level` is the way to change levels.
+    public var logLevel: Logger.Level {
+        get {
+            switch filter.current.level(for: target) {
+            case .off: .critical
+            case .error: .error
+            case .warn: .warning
+            case .info: .info
+            case .debug: .debug
+            case .trace: .trace
+            }
+        }
+        set {}
+    }
     private let target: String
     private let filter: LogFilterStore
     private let json: Bool

@@ -170,9 +170,12 @@ public struct LogFilter: Sendable, Hashable, CustomStringConvertible {
                 global = directive.level
                 continue
             }
-            let covers = target == prefix || target.hasPrefix(prefix + "::")
-            if covers, prefix.count >= (best?.length ?? 0) {
-                best = (prefix.count, directive.level)
+            // Compared as UTF-8 without building `prefix + "::"`: the proxy's log handler asks on every log call.
+            let length = prefix.utf8.count
+            guard target.utf8.starts(with: prefix.utf8) else { continue }
+            let rest = target.utf8.dropFirst(length)
+            if (rest.isEmpty || rest.starts(with: "::".utf8)), length >= (best?.length ?? 0) {
+                best = (length, directive.level)
             }
         }
         return best?.level ?? global ?? .error
