@@ -61,7 +61,8 @@ func uncertifiedCredentials(_ localName: String) throws -> ProxyCredentials {
 /// By default connections were going to `app`.
 func withInboundProxy(
     app: TestTCPServer, originalDestination: OriginalDestinationSource? = nil,
-    detectTimeout: TimeAmount = .seconds(10), allowedIPs: [IPAddress] = [], credentials: ProxyCredentials,
+    detectTimeout: TimeAmount = .seconds(10), allowedIPs: [IPAddress] = [], opaquePorts: PortList = PortList(),
+    credentials: ProxyCredentials,
     _ body: (_ port: Int, _ proxy: InboundProxy, _ forwarded: Locked<[InboundConnection]>) async throws -> Void
 ) async throws {
     let forwarded = Locked<[InboundConnection]>([])
@@ -69,6 +70,7 @@ func withInboundProxy(
         listenAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0),
         originalDestination: try originalDestination ?? .fixed(app.address), detectTimeout: detectTimeout)
     settings.allowedIPs = allowedIPs
+    settings.opaquePorts = opaquePorts
     let proxy = InboundProxy(
         settings: settings, credentials: credentials, logger: Logger(label: "test.inbound"),
         onForward: { connection in forwarded.withLock { $0.append(connection) } })

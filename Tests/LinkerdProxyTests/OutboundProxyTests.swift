@@ -111,6 +111,8 @@ struct OutboundProxyTests {
         try await withOutboundProxy(originalDestination: closed, credentials: try uncertifiedCredentials(localName)) {
             port, proxy in
             let client = try await TestClient.connect(port: port)
+            // Not HTTP: detection ends at once and the proxy connects to forward it.
+            try await client.send("hello")
             try await client.received.waitUntilInputEnded()
             try await eventually("the proxy counts the connection closed") { proxy.counters.closedTotal == 1 }
         }
@@ -126,6 +128,7 @@ struct OutboundProxyTests {
             originalDestination: try app.address, resolver: resolver, credentials: try uncertifiedCredentials(localName)
         ) { port, _ in
             let client = try await TestClient.connect(port: port)
+            try await client.send("ping")
             try await client.received.waitUntilInputEnded()
             #expect(app.accepted.isEmpty)
         }

@@ -1,4 +1,6 @@
+import LinkerdCore
 import LinkerdProxy
+import LinkerdProxyCore
 import LinkerdTestSupport
 import NIOCore
 import Testing
@@ -16,6 +18,23 @@ struct FixedEndpointResolver: OutboundEndpointResolver {
     }
 }
 
+/// Certifies `web` and `api` (namespace `emojivoto`) with the real identity server, then runs `body` with their
+/// credentials.
+func withCertifiedMeshPair(
+    _ body: (_ web: ProxyCredentials, _ api: ProxyCredentials) async throws -> Void
+) async throws {
+    let pki = try IdentityTestPKI()
+    try await withIdentityServer(pki) { server in
+        server.registerToken("web-token", serviceAccount: "web", namespace: "emojivoto")
+        server.registerToken("api-token", serviceAccount: "api", namespace: "emojivoto")
+        let web = try server.proxy(meshIdentity("web", "emojivoto"), token: "web-token")
+        let api = try server.proxy(meshIdentity("api", "emojivoto"), token: "api-token")
+        try await web.certify()
+        try await api.certify()
+        try await body(web.credentials, api.credentials)
+    }
+}
+
 /// Proxy A (`web`) sends a client's connection through its outbound proxy to proxy B (`api`), whose inbound proxy
 /// hands it to B's application, as in a meshed pod pair:
 /// client → A's OutboundProxy (original destination: B's application; endpoint: B's inbound proxy) → B's
@@ -27,30 +46,19 @@ struct TwoProxiesTests {
     let webName = meshIdentity("web", "emojivoto")
     let apiName = meshIdentity("api", "emojivoto")
 
-    /// Certifies `web` and `api` with the real identity server, then runs `body` with their credentials.
-    private func withCertifiedProxies(
-        _ body: (_ web: ProxyCredentials, _ api: ProxyCredentials) async throws -> Void
-    ) async throws {
-        let pki = try IdentityTestPKI()
-        try await withIdentityServer(pki) { server in
-            server.registerToken("web-token", serviceAccount: "web", namespace: "emojivoto")
-            server.registerToken("api-token", serviceAccount: "api", namespace: "emojivoto")
-            let web = try server.proxy(webName, token: "web-token")
-            let api = try server.proxy(apiName, token: "api-token")
-            try await web.certify()
-            try await api.certify()
-            try await body(web.credentials, api.credentials)
-        }
-    }
-
     @Test("Bytes cross both proxies over mTLS both ways, server first and around a half-close; B sees A's identity")
     func meshed() async throws {
         let greeting = "220 api ready\r\n"
         let app = try await TestTCPServer.start { [GreetingHandler(greeting), EchoHandler()] }
-        try await withCertifiedProxies { web, api in
-            try await withInboundProxy(app: app, credentials: api) { inboundPort, inbound, forwarded in
+        try await withCertifiedMeshPair { web, api in
+            // The application's port is opaque to B, which then connects to it as soon as A's TLS is terminated.
+            try await withInboundProxy(
+                app: app, opaquePorts: PortList([PortRange(UInt16(app.port))]), credentials: api
+            ) { inboundPort, inbound, forwarded in
+                // Server first: only an opaque endpoint is connected before the client speaks.
                 let endpoint = OutboundEndpoint(
-                    address: try SocketAddress(ipAddress: "127.0.0.1", port: inboundPort), identity: apiName)
+                    address: try SocketAddress(ipAddress: "127.0.0.1", port: inboundPort), identity: apiName,
+                    protocolHint: .opaque)
                 try await withOutboundProxy(
                     originalDestination: try app.address, resolver: FixedEndpointResolver(endpoint: endpoint),
                     credentials: web
@@ -86,7 +94,7 @@ struct TwoProxiesTests {
     @Test("A server without the expected identity fails the connection before the application is reached")
     func identityMismatch() async throws {
         let app = try await TestTCPServer.start { [EchoHandler()] }
-        try await withCertifiedProxies { web, api in
+        try await withCertifiedMeshPair { web, api in
             try await withInboundProxy(app: app, credentials: api) { inboundPort, _, forwarded in
                 // The SNI names B, so B terminates TLS; but A expects another identity, and rejects B's certificate.
                 let wrong = OutboundEndpoint(
@@ -114,7 +122,7 @@ struct TwoProxiesTests {
         let appReceived = ReceivedBytes()
         let app = try await TestTCPServer.start { [CollectingHandler(appReceived)] }
         let dbName = meshIdentity("db", "emojivoto")
-        try await withCertifiedProxies { web, api in
+        try await withCertifiedMeshPair { web, api in
             try await withInboundProxy(app: app, credentials: api) { inboundPort, _, forwarded in
                 let endpoint = OutboundEndpoint(
                     address: try SocketAddress(ipAddress: "127.0.0.1", port: inboundPort), identity: dbName)
@@ -141,7 +149,7 @@ struct TwoProxiesTests {
     @Test("An endpoint without identity gets plaintext, which B forwards as plaintext")
     func plaintextWithoutIdentity() async throws {
         let app = try await TestTCPServer.start { [EchoHandler()] }
-        try await withCertifiedProxies { web, api in
+        try await withCertifiedMeshPair { web, api in
             try await withInboundProxy(app: app, credentials: api) { inboundPort, _, forwarded in
                 let plaintext = OutboundEndpoint(address: try SocketAddress(ipAddress: "127.0.0.1", port: inboundPort))
                 try await withOutboundProxy(

@@ -21,6 +21,8 @@ public final class ProxyApp: Sendable {
     public let configuration: ProxyConfiguration
     public let credentials: ProxyCredentials
     public let readiness = ProxyReadiness()
+    /// The legacy metric families of the data path (`request_total`, `tcp_*`, …), rendered by `/metrics`.
+    public let metrics: ProxyMetricsRegistry
     public let logFilter: LogFilterStore
     public let admin: ProxyAdminServer
     public let identity: IdentityService
@@ -77,16 +79,19 @@ public final class ProxyApp: Sendable {
         let credentials = credentials
         let started = clock.now()
         let adminAddress = configuration.listeners.admin
+        let retainIdle = configuration.admin.metricsRetainIdle
+        let registry = ProxyMetricsRegistry()
+        metrics = registry
         do {
             inbound = InboundProxy(
                 settings: try InboundProxy.Settings(configuration: configuration), credentials: credentials,
-                logger: logger.with(label: "inbound"), eventLoopGroup: eventLoopGroup)
+                metrics: registry, logger: logger.with(label: "inbound"), eventLoopGroup: eventLoopGroup)
             let outboundCounters = ConnectionCounters()
             outbound = try configuration.listeners.outbound.map { address in
                 OutboundProxy(
                     settings: try OutboundProxy.Settings(configuration: configuration, listenAddress: address),
                     resolver: OriginalDestinationResolver(), credentials: credentials, counters: outboundCounters,
-                    logger: logger.with(label: "outbound"), eventLoopGroup: eventLoopGroup)
+                    metrics: registry, logger: logger.with(label: "outbound"), eventLoopGroup: eventLoopGroup)
             }
         } catch {
             throw ProxyStartupError(description: "\(error)")
@@ -94,7 +99,11 @@ public final class ProxyApp: Sendable {
         admin = ProxyAdminServer(
             host: adminAddress.ip.description, port: Int(adminAddress.port),
             shutdownEnabled: configuration.admin.shutdownEndpointEnabled, readiness: readiness, logFilter: logFilter,
-            metrics: { ProxyProcessMetrics.render(credentials: credentials, startedAt: started) },
+            metrics: { [registry] in
+                // Legacy families first, then the newer ones and the process's, ending with `# EOF` (§6.1).
+                registry.evictIdle(now: NIODeadline.now().uptimeNanoseconds, retainIdle: retainIdle)
+                return registry.render() + ProxyProcessMetrics.render(credentials: credentials, startedAt: started)
+            },
             onShutdown: { shutdownTrigger.fire() }, logger: logger.with(label: "admin"),
             eventLoopGroup: eventLoopGroup)
     }

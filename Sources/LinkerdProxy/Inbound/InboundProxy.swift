@@ -34,18 +34,18 @@ public struct InboundConnection: Hashable, Sendable {
 /// Per connection, on its event loop:
 /// 1. the socket options (``TCPSocketOptions``) and its original destination; a connection without one is closed;
 /// 2. one whose original destination is the listener's own port is closed, as a loop;
-/// 3. TLS detection (``ProtocolDetectionHandler`` in ``DetectionMode/tls`` mode) within the detect timeout:
+/// 3. TLS detection, and HTTP detection on plaintext (``ProtocolDetectionHandler`` in
+///    ``DetectionMode/tlsThenHTTP`` mode), within the detect timeout:
 ///    - a ClientHello naming the proxy's identity: mTLS is terminated with the server configuration of
 ///      ``ProxyCredentials`` (client certificates optional), the handshake completing within the detect timeout too;
-///      then the plaintext is forwarded;
+///      then HTTP detection runs on the decrypted bytes;
 ///    - a ClientHello naming anything else: the bytes are forwarded as they came, the ClientHello included;
-///    - anything else: the bytes are forwarded as they came;
 ///    - nothing within the timeout: the connection is closed;
-/// 4. forwarding: a connection to the original destination (the inbound connect timeout), then ``TCPSplice``. A
-///    failed connection closes the client's.
-///
-/// Every protocol is forwarded as opaque TCP for now; HTTP detection and the HTTP stack are to go where the
-/// forwarding starts (`InboundConnectionServer`), after TLS, as upstream detects HTTP inside terminated TLS.
+/// 4. HTTP (HTTP/1 request line or HTTP/2 preface, not on opaque ports): served by the HTTP proxy
+///    (``HTTPProxyServerHandler``): `l5d-client-id` set from the verified client identity and stripped otherwise,
+///    `l5d-orig-proto` downgraded, each request forwarded to the application over pooled connections;
+/// 5. anything else (or HTTP detection timing out): a connection to the original destination (the inbound connect
+///    timeout), then ``TCPSplice``. A failed connection closes the client's.
 ///
 /// A swift-service-lifecycle `Service`: ``run()`` binds and serves until cancelled or gracefully shut down.
 public final class InboundProxy: Service, Sendable {
@@ -69,6 +69,20 @@ public final class InboundProxy: Service, Sendable {
         /// `LINKERD2_PROXY_INBOUND_IPS`: the only original-destination addresses served (the pod's IPs); empty
         /// allows all. Connections to another address are closed.
         public var allowedIPs: [IPAddress] = []
+        /// `LINKERD2_PROXY_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION`: application ports whose traffic is never
+        /// treated as HTTP. (TLS addressed to the proxy is still terminated: without the transport header that
+        /// upstream's meshed clients use for opaque ports, that is how a meshed client's identity is checked.)
+        public var opaquePorts: PortList = PortList()
+        /// `LINKERD2_PROXY_MAX_IDLE_CONNS_PER_ENDPOINT` and `LINKERD2_PROXY_INBOUND_HTTP1_CONNECTION_POOL_IDLE_TIMEOUT`:
+        /// how many idle HTTP/1 connections to the application are kept, and for how long.
+        public var http1IdleTimeout: TimeAmount = .seconds(3)
+        public var http1MaxIdlePerEndpoint = 10_000
+
+        /// Whether connections to `destination` skip HTTP detection.
+        func isOpaque(_ destination: SocketAddress) -> Bool {
+            guard let port = destination.port, let port16 = UInt16(exactly: port) else { return false }
+            return opaquePorts.contains(port16)
+        }
 
         /// Settings with upstream's defaults: 10 s to detect, 300 ms to connect, no keepalive or user timeout.
         public init(
@@ -98,6 +112,9 @@ public final class InboundProxy: Service, Sendable {
                 connectOptions: TCPSocketOptions(connect: inbound.connect),
                 listenBacklog: inbound.accept.listenBacklog)
             allowedIPs = inbound.allowedIPs
+            opaquePorts = inbound.opaquePorts
+            http1IdleTimeout = TimeAmount(inbound.http1Pool.idleTimeout)
+            http1MaxIdlePerEndpoint = inbound.http1Pool.maxIdlePerEndpoint
         }
     }
 
@@ -109,19 +126,26 @@ public final class InboundProxy: Service, Sendable {
     ///   - credentials: the proxy's identity; connections whose ClientHello names it are refused until it has a
     ///     certificate.
     ///   - counters: where to count connections and bytes; a new set by default.
+    ///   - metrics: where the request and TCP metrics go (`request_total`, `tcp_open_total`, …); nil records none.
     ///   - onForward: called on the connection's event loop as each connection starts being forwarded (after the
     ///     TLS handshake, when the proxy terminates TLS); it must not block.
     public init(
         settings: Settings, credentials: ProxyCredentials, counters: ConnectionCounters = ConnectionCounters(),
-        logger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        metrics: ProxyMetricsRegistry? = nil, logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         onForward: (@Sendable (InboundConnection) -> Void)? = nil
     ) {
         var logger = logger
         logger[metadataKey: "direction"] = "inbound"
+        let connector = UpstreamConnector(options: settings.connectOptions, timeout: settings.connectTimeout)
+        let http = HTTPProxyServer(
+            pools: HTTPUpstreamPools(
+                connector: connector, credentials: credentials,
+                idleTimeout: settings.http1IdleTimeout, maximumIdlePerTarget: settings.http1MaxIdlePerEndpoint),
+            logger: logger)
         let server = InboundConnectionServer(
             settings: settings, credentials: credentials, localName: credentials.localName.lowercased(),
-            connector: UpstreamConnector(options: settings.connectOptions, timeout: settings.connectTimeout),
-            logger: logger, onForward: onForward)
+            connector: connector, http: http, metrics: metrics, logger: logger, onForward: onForward)
         listener = ProxyListener(
             name: "inbound", address: settings.listenAddress, backlog: settings.listenBacklog,
             options: settings.acceptOptions, autoRead: true, counters: counters, group: eventLoopGroup,
@@ -147,6 +171,8 @@ struct InboundConnectionServer: Sendable {
     /// The proxy's identity in lowercase, as detection gives server names.
     let localName: String
     let connector: UpstreamConnector
+    let http: HTTPProxyServer
+    let metrics: ProxyMetricsRegistry?
     let logger: Logger
     let onForward: (@Sendable (InboundConnection) -> Void)?
 
@@ -163,7 +189,14 @@ struct InboundConnectionServer: Sendable {
                         throw ProxyConnectionError.addressNotAllowed(destination)
                     }
                 }
-                let detection = ProtocolDetectionHandler(mode: .tls, timeout: settings.detectTimeout) {
+                if let metrics {
+                    client.attachTransportMetrics(
+                        metrics.transport(
+                            ProxyMetricLabels.acceptedTransport(direction: "inbound", destination: destination),
+                            now: NIODeadline.now().uptimeNanoseconds))
+                }
+                let mode: DetectionMode = settings.isOpaque(destination) ? .tls : .tlsThenHTTP
+                let detection = ProtocolDetectionHandler(mode: mode, timeout: settings.detectTimeout) {
                     detected, _ in
                     route(detected, client: client, destination: destination)
                 }
@@ -186,7 +219,11 @@ struct InboundConnectionServer: Sendable {
             return terminateTLS(client: client, destination: destination)
         case .tls(let serverName?):
             return forward(client: client, destination: destination, tls: .passthrough(serverName: serverName))
-        case .tls(serverName: nil), .opaque, .http1, .http2:
+        case .http1:
+            return serveHTTP(client: client, destination: destination, version: .http1, tls: .plaintext)
+        case .http2:
+            return serveHTTP(client: client, destination: destination, version: .http2, tls: .plaintext)
+        case .tls(serverName: nil), .opaque:
             return forward(client: client, destination: destination, tls: .plaintext)
         case .timedOut:
             return refuse(client, destination, ProxyConnectionError.detectionTimedOut(settings.detectTimeout))
@@ -222,21 +259,63 @@ struct InboundConnectionServer: Sendable {
             return refuse(client, destination, error)
         }
         established.futureResult
-            .flatMap { clientIdentity in
-                connector.connect(to: destination, on: client.eventLoop, tls: nil).flatMapThrowing { upstream in
-                    try spliceAccepted(client, to: upstream)
-                    TLSHandshakeGate.release(in: client.pipeline.syncOperations)
-                    onForward?(
-                        InboundConnection(
-                            client: client.remoteAddress, originalDestination: destination,
-                            tls: .terminated(clientIdentity: clientIdentity)))
+            .flatMapThrowing { clientIdentity in
+                let tls = InboundTLS.terminated(clientIdentity: clientIdentity)
+                let pipeline = client.pipeline.syncOperations
+                if settings.isOpaque(destination) {
+                    return forwardDecrypted(client: client, destination: destination, tls: tls)
                 }
+                let detection = ProtocolDetectionHandler(mode: .http, timeout: settings.detectTimeout) {
+                    detected, _ in
+                    switch detected {
+                    case .http1:
+                        return serveHTTP(client: client, destination: destination, version: .http1, tls: tls)
+                    case .http2:
+                        return serveHTTP(client: client, destination: destination, version: .http2, tls: tls)
+                    case .tls, .opaque, .timedOut:
+                        return forward(client: client, destination: destination, tls: tls)
+                    }
+                }
+                try pipeline.addHandler(detection)
+                TLSHandshakeGate.release(in: pipeline)
+                return client.eventLoop.makeSucceededVoidFuture()
             }
+            .flatMap { $0 }
             .whenFailure { error in
                 logClosing(client, destination, error)
                 client.close(promise: nil)
             }
         return client.eventLoop.makeSucceededVoidFuture()
+    }
+
+    /// Forwards the decrypted bytes of a terminated connection as opaque TCP; the TLS gate holds what arrived during
+    /// the handshake until the splice is in place.
+    private func forwardDecrypted(
+        client: any Channel, destination: SocketAddress, tls: InboundTLS
+    ) -> EventLoopFuture<Void> {
+        connector.connect(to: destination, on: client.eventLoop, tls: nil).flatMapThrowing { upstream in
+            try spliceAccepted(client, to: upstream)
+            TLSHandshakeGate.release(in: client.pipeline.syncOperations)
+            onForward?(InboundConnection(client: client.remoteAddress, originalDestination: destination, tls: tls))
+        }
+    }
+
+    /// Serves the connection's HTTP, forwarding each request to the application at `destination`.
+    private func serveHTTP(
+        client: any Channel, destination: SocketAddress, version: HTTPUpstreamTarget.Version, tls: InboundTLS
+    ) -> EventLoopFuture<Void> {
+        client.eventLoop.makeCompletedFuture {
+            let clientIdentity: String? =
+                if case .terminated(let identity) = tls { identity } else { nil }
+            try http.configure(
+                client, version: version, side: .inbound(clientIdentity: clientIdentity),
+                router: FixedAddressRouter(
+                    address: destination,
+                    metrics: metrics?.httpEndpoint(
+                        ProxyMetricLabels.inbound(destination: destination, tls: tls),
+                        now: NIODeadline.now().uptimeNanoseconds)))
+            onForward?(InboundConnection(client: client.remoteAddress, originalDestination: destination, tls: tls))
+        }
     }
 
     /// Logs why the connection is closed, and returns the failure that closes it.

@@ -1,0 +1,52 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+
+/// What the HTTP servers of one proxy side share: their upstream connection pools.
+struct HTTPProxyServer: Sendable {
+    let pools: HTTPUpstreamPools
+    let logger: Logger
+
+    /// Turns `channel`, whose first bytes detection found to be `version`, into an HTTP proxy server: NIO's HTTP/1
+    /// server codec (request heads and headers bounded at 80 KiB; malformed requests, including conflicting
+    /// `Content-Length` and `Transfer-Encoding`, answered with 400 and closed) with pipelining kept in order, or NIO's
+    /// HTTP/2 server (its flood protections: reset-rate, CONTINUATION and glitch limits) with one
+    /// ``HTTPProxyServerHandler`` per stream, serving `side` with `router`. Call it on the channel's event loop;
+    /// handlers are added at the end.
+    func configure(
+        _ channel: any Channel, version: HTTPUpstreamTarget.Version, side: HTTPServerSide,
+        router: any HTTPRequestRouter
+    ) throws {
+        let pool = pools.pool(for: channel.eventLoop)
+        let pipeline = channel.pipeline.syncOperations
+        switch version {
+        case .http1:
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: true, withServerUpgrade: nil, withErrorHandling: true)
+            try pipeline.addHandler(
+                HTTPProxyServerHandler(side: side, router: router, pool: pool, isHTTP2Stream: false, logger: logger))
+        case .http2:
+            var connection = NIOHTTP2Handler.ConnectionConfiguration()
+            connection.initialSettings = [
+                HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
+                HTTP2Setting(parameter: .maxHeaderListSize, value: maximumHeaderListSize),
+            ]
+            var stream = NIOHTTP2Handler.StreamConfiguration()
+            stream.targetWindowSize = 65535
+            let boundPool = NIOLoopBound(pool, eventLoop: channel.eventLoop)
+            let logger = logger
+            _ = try pipeline.configureHTTP2Pipeline(
+                mode: .server, connectionConfiguration: connection, streamConfiguration: stream
+            ) { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandlers([
+                        HTTP2FramePayloadToHTTP1ServerCodec(),
+                        HTTPProxyServerHandler(
+                            side: side, router: router, pool: boundPool.value, isHTTP2Stream: true, logger: logger),
+                    ])
+                }
+            }
+        }
+    }
+}

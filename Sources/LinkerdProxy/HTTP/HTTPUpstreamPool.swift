@@ -1,0 +1,280 @@
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import Synchronization
+
+/// The largest header list the proxy's HTTP/2 endpoints accept (`SETTINGS_MAX_HEADER_LIST_SIZE`): 64 KiB, a bound on
+/// what one request or response may make the proxy hold.
+let maximumHeaderListSize = 64 * 1024
+
+/// Where one forwarded HTTP request goes, and how: what a router decides for it.
+struct HTTPUpstreamTarget: Hashable, Sendable {
+    /// The HTTP version spoken to the upstream.
+    enum Version: Hashable, Sendable {
+        /// HTTP/1.x on a pooled connection (one request at a time).
+        case http1
+        /// HTTP/2 with prior knowledge, one multiplexed connection per target.
+        case http2
+    }
+
+    var address: SocketAddress
+    /// The identity the upstream proxy must prove, and the SNI; nil for plaintext.
+    var identity: String?
+    var serverName: String?
+    var version: Version
+}
+
+/// The proxy's connections to upstreams for one event loop (reference proxy §2.11): HTTP/1 connections pooled per
+/// target (idle ones closed after the idle timeout, at most `maximumIdlePerTarget` kept), and one multiplexed HTTP/2
+/// connection per target, shared by every request to it.
+///
+/// Bound to its event loop: every method must be called on it, and every channel it opens lives on it, so that a
+/// request and its upstream exchange call each other directly.
+final class HTTPUpstreamPool {
+    private let eventLoop: any EventLoop
+    private let connector: UpstreamConnector
+    private let credentials: ProxyCredentials
+    private let idleTimeout: TimeAmount
+    private let maximumIdlePerTarget: Int
+    private var idleHTTP1: [HTTPUpstreamTarget: [IdleConnection]] = [:]
+    private var http2: [HTTPUpstreamTarget: HTTP2Connection] = [:]
+    private var nextIdleID = 0
+
+    private struct IdleConnection {
+        var id: Int
+        var handler: UpstreamExchangeHandler
+        var timer: Scheduled<Void>
+    }
+
+    /// The shared HTTP/2 connection to a target: being connected (with the requests waiting for it), or ready.
+    private enum HTTP2Connection {
+        case connecting([(Result<(NIOHTTP2Handler.StreamMultiplexer, ObjectIdentifier), any Error>) -> Void])
+        case ready(NIOHTTP2Handler.StreamMultiplexer, ObjectIdentifier)
+    }
+
+    /// What ``exchange(for:_:)`` delivers.
+    typealias ExchangeCallback = (Result<UpstreamExchangeHandler, any Error>) -> Void
+
+    init(
+        eventLoop: any EventLoop, connector: UpstreamConnector, credentials: ProxyCredentials,
+        idleTimeout: TimeAmount, maximumIdlePerTarget: Int
+    ) {
+        self.eventLoop = eventLoop
+        self.connector = connector
+        self.credentials = credentials
+        self.idleTimeout = idleTimeout
+        self.maximumIdlePerTarget = maximumIdlePerTarget
+    }
+
+    /// Calls `done`, on the event loop, with an idle exchange handler for `target`: a pooled HTTP/1 connection or a
+    /// new one, or a new stream on the target's HTTP/2 connection (connecting it first when there is none); or with
+    /// the connection's error. A pooled connection is delivered at once, before this returns.
+    func exchange(for target: HTTPUpstreamTarget, _ done: @escaping ExchangeCallback) {
+        eventLoop.preconditionInEventLoop()
+        switch target.version {
+        case .http1: http1Exchange(for: target, done)
+        case .http2: http2Exchange(for: target, done)
+        }
+    }
+
+    private func http1Exchange(for target: HTTPUpstreamTarget, _ done: @escaping ExchangeCallback) {
+        while var idle = idleHTTP1[target], let connection = idle.popLast() {
+            idleHTTP1[target] = idle.isEmpty ? nil : idle
+            connection.timer.cancel()
+            if connection.handler.channel?.isActive == true {
+                done(.success(connection.handler))
+                return
+            }
+        }
+        connect(to: target).assumeIsolated().whenComplete { [weak self] result in
+            done(
+                Result {
+                    let channel = try result.get()
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    let handler = UpstreamExchangeHandler(
+                        kind: .http1(onIdle: { handler in self?.release(handler, target: target) }))
+                    try pipeline.addHandler(handler)
+                    TLSHandshakeGate.release(in: pipeline)
+                    return handler
+                })
+        }
+    }
+
+    /// Keeps an HTTP/1 connection whose exchange ended cleanly for the next request to `target`.
+    private func release(_ handler: UpstreamExchangeHandler, target: HTTPUpstreamTarget) {
+        guard let channel = handler.channel, channel.isActive else { return }
+        guard (idleHTTP1[target]?.count ?? 0) < maximumIdlePerTarget else {
+            channel.close(promise: nil)
+            return
+        }
+        nextIdleID += 1
+        let id = nextIdleID
+        let timer = eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { [weak self] in
+            self?.forgetIdle(target: target, id: id)
+            channel.close(promise: nil)
+        }
+        // A connection the upstream closes while idle stays listed until its timer fires (the reuse path skips it):
+        // watching its close future instead would add a callback per request over a long-lived connection.
+        idleHTTP1[target, default: []].append(IdleConnection(id: id, handler: handler, timer: timer))
+    }
+
+    private func forgetIdle(target: HTTPUpstreamTarget, id: Int) {
+        guard let index = idleHTTP1[target]?.firstIndex(where: { $0.id == id }) else { return }
+        idleHTTP1[target]?[index].timer.cancel()
+        idleHTTP1[target]?.remove(at: index)
+        if idleHTTP1[target]?.isEmpty == true {
+            idleHTTP1[target] = nil
+        }
+    }
+
+    private func http2Exchange(for target: HTTPUpstreamTarget, _ done: @escaping ExchangeCallback) {
+        let openStream: (Result<(NIOHTTP2Handler.StreamMultiplexer, ObjectIdentifier), any Error>) -> Void = {
+            [weak self] result in
+            switch result {
+            case .failure(let error):
+                done(.failure(error))
+            case .success((let multiplexer, let connection)):
+                self?.openStream(on: multiplexer, connection: connection, target: target, done)
+            }
+        }
+        switch http2[target] {
+        case .ready(let multiplexer, let connection):
+            self.openStream(on: multiplexer, connection: connection, target: target, done)
+        case .connecting(var waiters):
+            waiters.append(openStream)
+            http2[target] = .connecting(waiters)
+        case nil:
+            http2[target] = .connecting([openStream])
+            connectHTTP2(to: target)
+        }
+    }
+
+    private func openStream(
+        on multiplexer: NIOHTTP2Handler.StreamMultiplexer, connection: ObjectIdentifier, target: HTTPUpstreamTarget,
+        _ done: @escaping ExchangeCallback
+    ) {
+        multiplexer.createStreamChannel { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandlers([
+                    HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .http),
+                    UpstreamExchangeHandler(kind: .http2Stream),
+                ])
+            }
+        }
+        .assumeIsolated().whenComplete { [weak self] result in
+            switch result {
+            case .success(let stream):
+                done(Result { try stream.pipeline.syncOperations.handler(type: UpstreamExchangeHandler.self) })
+            case .failure(let error):
+                // A connection that cannot open streams (GOAWAY, closing) is dropped so the next request reconnects.
+                if case .ready(_, connection) = self?.http2[target] {
+                    self?.http2[target] = nil
+                }
+                done(.failure(error))
+            }
+        }
+    }
+
+    private func connectHTTP2(to target: HTTPUpstreamTarget) {
+        connect(to: target).assumeIsolated().whenComplete { [weak self] result in
+            guard let self else { return }
+            let outcome = Result { () throws -> (NIOHTTP2Handler.StreamMultiplexer, ObjectIdentifier) in
+                let channel = try result.get()
+                do {
+                    let multiplexer = try Self.configureHTTP2Client(on: channel)
+                    let id = ObjectIdentifier(channel)
+                    channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
+                        if case .ready(_, id) = self?.http2[target] {
+                            self?.http2[target] = nil
+                        }
+                    }
+                    return (multiplexer, id)
+                } catch {
+                    channel.close(promise: nil)
+                    throw error
+                }
+            }
+            guard case .connecting(let waiters) = http2[target] else { return }
+            switch outcome {
+            case .success((let multiplexer, let connection)):
+                http2[target] = .ready(multiplexer, connection)
+            case .failure:
+                http2[target] = nil
+            }
+            for waiter in waiters {
+                waiter(outcome)
+            }
+        }
+    }
+
+    /// Adds the HTTP/2 client handlers to a new upstream connection, with upstream's fixed windows (64 KiB per stream;
+    /// connection 1 MiB is the peer's to grant), and releases the bytes the TLS gate held.
+    private static func configureHTTP2Client(on channel: any Channel) throws -> NIOHTTP2Handler.StreamMultiplexer {
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: maximumHeaderListSize),
+            HTTP2Setting(parameter: .enablePush, value: 0),
+        ]
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = 65535
+        let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .client, connectionConfiguration: connection, streamConfiguration: stream
+        ) { pushed in
+            pushed.close()
+        }
+        TLSHandshakeGate.release(in: channel.pipeline.syncOperations)
+        return multiplexer
+    }
+
+    private func connect(to target: HTTPUpstreamTarget) -> EventLoopFuture<any Channel> {
+        guard let identity = target.identity else {
+            return connector.connect(to: target.address, on: eventLoop, tls: nil)
+        }
+        guard let tls = credentials.clientConfiguration(expectedIdentity: identity, serverName: target.serverName)
+        else {
+            return eventLoop.makeFailedFuture(ProxyConnectionError.noIdentityCertificate)
+        }
+        return connector.connect(to: target.address, on: eventLoop, tls: tls)
+    }
+}
+
+/// One ``HTTPUpstreamPool`` per event loop, created on first use: what the inbound or outbound proxy shares between
+/// its connections.
+final class HTTPUpstreamPools: Sendable {
+    private let pools = Mutex<[ObjectIdentifier: NIOLoopBound<HTTPUpstreamPool>]>([:])
+    private let connector: UpstreamConnector
+    private let credentials: ProxyCredentials
+    private let idleTimeout: TimeAmount
+    private let maximumIdlePerTarget: Int
+
+    init(
+        connector: UpstreamConnector, credentials: ProxyCredentials, idleTimeout: TimeAmount = .seconds(3),
+        maximumIdlePerTarget: Int = 10_000
+    ) {
+        self.connector = connector
+        self.credentials = credentials
+        self.idleTimeout = idleTimeout
+        self.maximumIdlePerTarget = maximumIdlePerTarget
+    }
+
+    /// The pool of `eventLoop`; call it on that event loop (once per connection, not per request).
+    func pool(for eventLoop: any EventLoop) -> HTTPUpstreamPool {
+        let key = ObjectIdentifier(eventLoop)
+        if let existing = pools.withLock({ $0[key] }) {
+            return existing.value
+        }
+        let created = NIOLoopBound(
+            HTTPUpstreamPool(
+                eventLoop: eventLoop, connector: connector, credentials: credentials, idleTimeout: idleTimeout,
+                maximumIdlePerTarget: maximumIdlePerTarget),
+            eventLoop: eventLoop)
+        let bound = pools.withLock { pools in
+            if let raced = pools[key] { return raced }
+            pools[key] = created
+            return created
+        }
+        return bound.value
+    }
+}

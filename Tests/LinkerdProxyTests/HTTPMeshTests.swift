@@ -1,0 +1,241 @@
+import LinkerdCore
+import LinkerdProxy
+import LinkerdProxyCore
+import LinkerdTestSupport
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Testing
+
+/// client → proxy A (`web`, outbound) → mTLS → proxy B (`api`, inbound) → an HTTP application, on loopback, both
+/// proxies certified by the real identity service. A's endpoint for the application is B's inbound listener, with B's
+/// identity and an HTTP/2 hint, as the Destination service describes a meshed pod.
+@Suite("HTTP through two proxies", .tags(.realIdentityServer), .serialized, .timeLimit(.minutes(2)))
+struct HTTPMeshTests {
+    static let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    var singleLoop: any EventLoopGroup { Self.loop }
+    let webName = meshIdentity("web", "emojivoto")
+    let apiName = meshIdentity("api", "emojivoto")
+
+    /// Runs `body` with the outbound port of A and the application, B between them.
+    private func withMesh(
+        hint: EndpointProtocolHint = .http2,
+        _ body: (_ outboundPort: Int, _ inboundPort: Int, _ app: TestHTTPApp, _ inbound: InboundProxy) async throws
+            -> Void
+    ) async throws {
+        let app = try await TestHTTPApp.start()
+        try await withCertifiedMeshPair { web, api in
+            let inbound = InboundProxy(
+                settings: InboundProxy.Settings(
+                    listenAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0),
+                    originalDestination: .fixed(try app.address)),
+                credentials: api, logger: Logger(label: "test.inbound"))
+            try await whileServing({ try await inbound.run() }, bound: { try await inbound.waitUntilBound() }) {
+                inboundPort in
+                let endpoint = OutboundEndpoint(
+                    address: try SocketAddress(ipAddress: "127.0.0.1", port: inboundPort), identity: apiName,
+                    protocolHint: hint)
+                // One event loop, as the proxy runs by default: one pool, so one HTTP/2 connection per endpoint.
+                let outbound = OutboundProxy(
+                    settings: OutboundProxy.Settings(
+                        listenAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0),
+                        originalDestination: .fixed(try app.address)),
+                    resolver: FixedEndpointResolver(endpoint: endpoint), credentials: web,
+                    logger: Logger(label: "test.outbound"), eventLoopGroup: singleLoop)
+                try await whileServing({ try await outbound.run() }, bound: { try await outbound.waitUntilBound() }) {
+                    outboundPort in
+                    try await body(outboundPort, inboundPort, app, inbound)
+                }
+            }
+        }
+        await app.close()
+    }
+
+    @Test("HTTP/1.1 travels over one multiplexed HTTP/2 connection with l5d-orig-proto, which never leaks")
+    func http1UpgradedBetweenProxies() async throws {
+        try await withMesh { outboundPort, _, app, inbound in
+            for index in 0..<3 {
+                let result = try await curl(["--http1.1"], url: "http://127.0.0.1:\(outboundPort)/hello/\(index)")
+                #expect(result.status == 200)
+                #expect(result.body == "echo:")
+                #expect(result.header("x-seen-version") == "1.1")
+                #expect(result.header("x-seen-client-id") == webName)
+                #expect(result.header("l5d-orig-proto") == nil)
+            }
+            #expect(app.requests.map(\.head.uri) == ["/hello/0", "/hello/1", "/hello/2"])
+            #expect(app.requests.allSatisfy { $0.head.headers["l5d-orig-proto"].isEmpty })
+            // Three client connections to A, one HTTP/2 connection from A to B.
+            #expect(inbound.counters.openedTotal == 1)
+        }
+    }
+
+    @Test("Chunked and empty bodies, HEAD, and HTTP/1.0 with and without Host reach the application intact")
+    func http1Transparency() async throws {
+        try await withMesh { outboundPort, _, app, _ in
+            let url = "http://127.0.0.1:\(outboundPort)"
+            let chunked = try await curl(
+                ["--http1.1", "-H", "Transfer-Encoding: chunked", "--data-binary", "@-"], url: url + "/chunked",
+                body: String(repeating: "x", count: 100_000))
+            #expect(chunked.status == 200)
+            #expect(chunked.body == "echo:" + String(repeating: "x", count: 100_000))
+
+            let empty = try await curl(["--http1.1", "-X", "POST", "-H", "Content-Length: 0"], url: url + "/empty")
+            #expect(empty.body == "echo:")
+            #expect(app.requests.last?.bodyBytes == 0)
+
+            let head = try await curl(["--http1.1", "--head"], url: url + "/head")
+            #expect(head.status == 200)
+            #expect(head.header("content-length") == "5")
+            #expect(head.body.isEmpty)
+
+            let http10 = try await rawHTTPExchange(port: outboundPort, "GET /ten HTTP/1.0\r\nHost: api\r\n\r\n")
+            #expect(http10.hasPrefix("HTTP/1.0 200"))
+            #expect(http10.hasSuffix("echo:"))
+            #expect(app.requests.last?.head.version == .http1_0)
+
+            let noHost = try await rawHTTPExchange(port: outboundPort, "GET /nohost HTTP/1.0\r\n\r\n")
+            #expect(noHost.hasPrefix("HTTP/1.0 200"))
+            #expect(app.requests.last?.head.uri == "/nohost")
+
+            let eof = try await curl(["--http1.1"], url: url + "/eof")
+            #expect(eof.body == "until the end")
+        }
+    }
+
+    @Test("An absolute-form target stays absolute end to end")
+    func absoluteForm() async throws {
+        try await withMesh { outboundPort, _, app, _ in
+            // curl sends absolute form to a proxy it is told about.
+            let result = try await curl(
+                ["--http1.1", "--proxy", "http://127.0.0.1:\(outboundPort)"], url: "http://api.example:8080/abs?q=1")
+            #expect(result.status == 200)
+            #expect(result.header("x-seen-uri") == "http://api.example:8080/abs?q=1")
+            #expect(app.requests.last?.head.uri == "http://api.example:8080/abs?q=1")
+        }
+    }
+
+    @Test("HTTP/2 and gRPC go end to end, trailers included")
+    func http2AndGRPC() async throws {
+        try await withMesh { outboundPort, _, app, _ in
+            let url = "http://127.0.0.1:\(outboundPort)"
+            let plain = try await curl(
+                ["--http2-prior-knowledge", "--data-binary", "@-"], url: url + "/h2", body: "h2")
+            #expect(plain.status == 200)
+            #expect(plain.body == "echo:h2")
+            #expect(plain.header("x-seen-version") == "2.0")
+            #expect(plain.header("x-seen-client-id") == webName)
+
+            let grpc = try await curl(
+                [
+                    "--http2-prior-knowledge", "-H", "content-type: application/grpc", "-H", "te: trailers",
+                    "--data-binary", "@-",
+                ],
+                url: url + "/grpc", body: "\u{0}\u{0}\u{0}\u{0}\u{0}")
+            #expect(grpc.status == 200)
+            #expect(grpc.header("grpc-status") == "7")
+            #expect(grpc.header("grpc-message") == "denied")
+            #expect(app.requests.last?.head.version == .http2)
+        }
+    }
+
+    @Test("Without an HTTP/2 hint, HTTP/1 stays HTTP/1 between proxies, over mTLS")
+    func http1WithoutHint() async throws {
+        try await withMesh(hint: .unknown) { outboundPort, _, app, _ in
+            let result = try await curl(["--http1.1"], url: "http://127.0.0.1:\(outboundPort)/plain")
+            #expect(result.status == 200)
+            #expect(result.header("x-seen-client-id") == webName)
+            #expect(app.requests.last?.head.version == .http1_1)
+        }
+    }
+
+    @Test("l5d-client-id from a client that proved nothing is removed before the application sees it")
+    func spoofedClientIdentityStripped() async throws {
+        try await withMesh { _, inboundPort, app, _ in
+            // Plaintext, straight to B's inbound listener.
+            let result = try await curl(
+                ["--http1.1", "-H", "l5d-client-id: admin.kube-system.serviceaccount.identity.linkerd.cluster.local"],
+                url: "http://127.0.0.1:\(inboundPort)/spoof")
+            #expect(result.status == 200)
+            #expect(result.header("x-seen-client-id") == "none")
+            #expect(app.requests.last?.head.headers["l5d-client-id"] == [])
+        }
+    }
+
+    @Test("Conflicting Content-Length and Transfer-Encoding are refused with 400 and nothing reaches the application")
+    func requestSmuggling() async throws {
+        try await withMesh { outboundPort, _, app, _ in
+            let response = try await rawHTTPExchange(
+                port: outboundPort,
+                "POST /smuggle HTTP/1.1\r\nHost: api\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + "0\r\n\r\nGET /hidden HTTP/1.1\r\nHost: api\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 400"))
+            #expect(app.requests.isEmpty)
+        }
+    }
+
+    @Test("A service without endpoints fails fast with 504 (gRPC: DEADLINE_EXCEEDED) and l5d-proxy-error")
+    func failFastWithoutEndpoints() async throws {
+        let credentials = try uncertifiedCredentials(webName)
+        let service = ServiceBalancer(
+            name: "api.emojivoto.svc.cluster.local:8080",
+            queue: BalancerQueue(capacity: 100, failfastTimeout: .milliseconds(300)))
+        service.apply(.noEndpoints(exists: true))
+        let destination = try SocketAddress(ipAddress: "10.1.2.3", port: 8080)
+        try await withOutboundProxy(
+            originalDestination: destination, resolver: ServiceResolver(service: service), credentials: credentials
+        ) { port, _ in
+            let url = "http://127.0.0.1:\(port)/nothing"
+            let http = try await curl(["--http1.1"], url: url)
+            #expect(http.status == 504)
+            #expect(http.header("l5d-proxy-error")?.contains("fail-fast") == true)
+            let grpc = try await curl(
+                ["--http2-prior-knowledge", "-H", "content-type: application/grpc", "--data-binary", "@-"],
+                url: url, body: "")
+            #expect(grpc.status == 200)
+            #expect(grpc.header("grpc-status") == "4")
+        }
+    }
+
+    @Test("Requests waiting for endpoints go out when discovery adds one; a reset replaces the set")
+    func balancerFollowsDiscovery() async throws {
+        let first = try await TestHTTPApp.start()
+        let second = try await TestHTTPApp.start()
+        let credentials = try uncertifiedCredentials(webName)
+        let service = ServiceBalancer(
+            name: "api.emojivoto.svc.cluster.local:8080",
+            queue: BalancerQueue(capacity: 100, failfastTimeout: .seconds(3)))
+        try await withOutboundProxy(
+            originalDestination: try first.address, resolver: ServiceResolver(service: service),
+            credentials: credentials
+        ) { port, _ in
+            async let waiting = curl(["--http1.1"], url: "http://127.0.0.1:\(port)/queued")
+            try await Task.sleep(for: .milliseconds(200))
+            service.apply(.add([Endpoint(address: try IPSocketAddress(parsing: "127.0.0.1:\(first.port)"))]))
+            #expect(try await waiting.status == 200)
+            #expect(first.requests.map(\.head.uri) == ["/queued"])
+
+            service.apply(.reset([Endpoint(address: try IPSocketAddress(parsing: "127.0.0.1:\(second.port)"))]))
+            for _ in 0..<3 {
+                #expect(try await curl(["--http1.1"], url: "http://127.0.0.1:\(port)/after").status == 200)
+            }
+            #expect(second.requests.count == 3)
+            #expect(first.requests.count == 1)
+        }
+        await first.close()
+        await second.close()
+    }
+}
+
+/// Sends every connection to one logical service.
+struct ServiceResolver: OutboundEndpointResolver {
+    let service: ServiceBalancer
+
+    func endpoint(for originalDestination: SocketAddress) async -> OutboundEndpoint {
+        OutboundEndpoint(address: originalDestination)
+    }
+
+    func immediateTarget(for originalDestination: SocketAddress) -> OutboundTarget? {
+        .service(service, opaque: false)
+    }
+}
