@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         .executableTarget(
@@ -86,6 +87,51 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/WebhookLoad",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+            // `proxy-bench.sh`: one proxy per process (inbound, outbound or a plaintext single proxy), on one
+        // event-loop thread, so that each one's resident memory and CPU time can be read from /proc.
+        .executableTarget(
+            name: "ProxyPair",
+            dependencies: [
+                .product(name: "LinkerdProxy", package: rootPackage),
+                .product(name: "LinkerdProxyCore", package: rootPackage),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/ProxyPair",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // `proxy-bench.sh`: the mesh's identity service (a throw-away trust anchor, `linkerd-identity` as its
+        // executable assembles it, TokenReviews answered by a loopback API server) for the proxies to certify with.
+        .executableTarget(
+            name: "ProxyBenchIdentity",
+            dependencies: [
+                .product(name: "KubeClient", package: rootPackage),
+                .product(name: "KubeModel", package: rootPackage),
+                .product(name: "KubeTestServer", package: rootPackage),
+                .product(name: "LinkerdIdentityServer", package: rootPackage),
+                .product(name: "LinkerdTestSupport", package: rootPackage),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/ProxyBenchIdentity",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // `proxy-bench.sh`: an open-loop HTTP/1.1 keep-alive and HTTP/2 (prior knowledge) load client at a fixed
+        // request rate, latency measured from each request's intended send time.
+        .executableTarget(
+            name: "HTTPLoad",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            ],
+            path: "Sources/HTTPLoad",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

@@ -13,6 +13,7 @@ import Testing
 /// identity and an HTTP/2 hint, as the Destination service describes a meshed pod.
 @Suite("HTTP through two proxies", .tags(.realIdentityServer), .serialized, .timeLimit(.minutes(2)))
 struct HTTPMeshTests {
+    /// The proxies' own event loop, as the proxy runs by default, and apart from the loops other suites keep busy.
     static let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     var singleLoop: any EventLoopGroup { Self.loop }
     let webName = meshIdentity("web", "emojivoto")
@@ -30,17 +31,18 @@ struct HTTPMeshTests {
                 settings: InboundProxy.Settings(
                     listenAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0),
                     originalDestination: .fixed(try app.address)),
-                credentials: api, logger: Logger(label: "test.inbound"))
+                credentials: api, logger: Logger(label: "test.inbound"), eventLoopGroup: singleLoop)
             try await whileServing({ try await inbound.run() }, bound: { try await inbound.waitUntilBound() }) {
                 inboundPort in
                 let endpoint = OutboundEndpoint(
                     address: try SocketAddress(ipAddress: "127.0.0.1", port: inboundPort), identity: apiName,
                     protocolHint: hint)
                 // One event loop, as the proxy runs by default: one pool, so one HTTP/2 connection per endpoint.
+                // A connect timeout (TLS handshake included) with room for a loaded machine running debug builds.
                 let outbound = OutboundProxy(
                     settings: OutboundProxy.Settings(
                         listenAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0),
-                        originalDestination: .fixed(try app.address)),
+                        originalDestination: .fixed(try app.address), connectTimeout: .seconds(5)),
                     resolver: FixedEndpointResolver(endpoint: endpoint), credentials: web,
                     logger: Logger(label: "test.outbound"), eventLoopGroup: singleLoop)
                 try await whileServing({ try await outbound.run() }, bound: { try await outbound.waitUntilBound() }) {

@@ -14,8 +14,7 @@ public struct ProxyStartupError: Error, CustomStringConvertible {
 
 /// The proxy assembled from its configuration, as `linkerd-proxy` runs it and tests can: identity (key and CSR,
 /// Certify, refresh), the readiness latch released by the first certificate, the admin server, and the inbound and
-/// outbound listeners (opaque TCP for now; outbound forwards to the original destination in plaintext until the
-/// Destination client is wired in). Each part is a swift-service-lifecycle `Service`; ``services(onShutdownRequest:)``
+/// outbound listeners, outbound discovery through the Destination service. Each part is a swift-service-lifecycle `Service`; ``services(onShutdownRequest:)``
 /// lists them for a `ServiceGroup`. The listeners serve only once identity is certified, as upstream's do.
 public final class ProxyApp: Sendable {
     public let configuration: ProxyConfiguration
@@ -29,6 +28,9 @@ public final class ProxyApp: Sendable {
     public let inbound: InboundProxy
     /// One per outbound listen address (`LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS`), sharing their counters.
     public let outbound: [OutboundProxy]
+    /// The Destination service's client, and the outbound discovery it feeds.
+    public let destination: DestinationClient
+    public let discovery: DiscoveryResolver
     private let shutdownTrigger: ShutdownTrigger
 
     /// Builds the proxy; reads the identity directory (creating the key and CSR when absent), nothing else.
@@ -86,11 +88,20 @@ public final class ProxyApp: Sendable {
             inbound = InboundProxy(
                 settings: try InboundProxy.Settings(configuration: configuration), credentials: credentials,
                 metrics: registry, logger: logger.with(label: "inbound"), eventLoopGroup: eventLoopGroup)
+            let destinationAddress = configuration.controlPlane.destination
+            destination = try DestinationClient(
+                configuration: DestinationClient.Configuration(proxyConfiguration: configuration),
+                security: .forControlPlane(destinationAddress, credentials: credentials), clock: clock,
+                logger: logger.with(label: "destination"), eventLoopGroup: eventLoopGroup)
+            let discovery = DiscoveryResolver(
+                destination: destination, settings: DiscoveryResolver.Settings(configuration: configuration),
+                metrics: registry, logger: logger.with(label: "discovery"))
+            self.discovery = discovery
             let outboundCounters = ConnectionCounters()
             outbound = try configuration.listeners.outbound.map { address in
                 OutboundProxy(
                     settings: try OutboundProxy.Settings(configuration: configuration, listenAddress: address),
-                    resolver: OriginalDestinationResolver(), credentials: credentials, counters: outboundCounters,
+                    resolver: discovery, credentials: credentials, counters: outboundCounters,
                     metrics: registry, logger: logger.with(label: "outbound"), eventLoopGroup: eventLoopGroup)
             }
         } catch {
@@ -113,7 +124,10 @@ public final class ProxyApp: Sendable {
     public func services(onShutdownRequest: @escaping @Sendable () -> Void) -> [any Service] {
         shutdownTrigger.set(onShutdownRequest)
         let listeners: [any Service] = [inbound] + outbound
-        return [admin, identity, CertifiedStart(credentials: credentials, readiness: readiness, listeners: listeners)]
+        return [
+            admin, identity, destination, discovery,
+            CertifiedStart(credentials: credentials, readiness: readiness, listeners: listeners),
+        ]
     }
 }
 

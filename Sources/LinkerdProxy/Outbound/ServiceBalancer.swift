@@ -17,11 +17,14 @@ public final class ServiceBalancer: HTTPRequestRouter, Sendable {
     struct Pick: Sendable {
         var endpoint: Endpoint
         var address: SocketAddress
+        var metrics: HTTPEndpointMetrics?
     }
 
     private struct State: Sendable {
         var endpoints = EndpointSet()
         var addresses: [SocketAddress: Endpoint] = [:]
+        /// Each endpoint's metrics handle, looked up once when it is added.
+        var metrics: [SocketAddress: HTTPEndpointMetrics] = [:]
         var p2c: P2CBalancer<SocketAddress>
         var queue: BalancerQueue
         var waiting: [UInt64: EventLoopPromise<Pick>] = [:]
@@ -31,7 +34,7 @@ public final class ServiceBalancer: HTTPRequestRouter, Sendable {
     /// The logical name and port, such as `web.emojivoto.svc.cluster.local:8080`.
     public let name: String
     private let state: Mutex<State>
-    private let metrics: (@Sendable (Endpoint) -> HTTPEndpointMetrics?)?
+    private let metricsLookup: (@Sendable (Endpoint) -> HTTPEndpointMetrics?)?
 
     /// - Parameters:
     ///   - queue: the queue in front of the balancer, as `LINKERD2_PROXY_OUTBOUND_HTTP_QUEUE_{CAPACITY,FAILFAST_TIMEOUT}`
@@ -42,7 +45,7 @@ public final class ServiceBalancer: HTTPRequestRouter, Sendable {
         decay: Duration = .seconds(10), metrics: (@Sendable (Endpoint) -> HTTPEndpointMetrics?)? = nil
     ) {
         self.name = name
-        self.metrics = metrics
+        self.metricsLookup = metrics
         state = Mutex(
             State(p2c: P2CBalancer(defaultRTT: defaultRTT, decay: decay), queue: queue))
     }
@@ -56,12 +59,25 @@ public final class ServiceBalancer: HTTPRequestRouter, Sendable {
         let dispatched: [(EventLoopPromise<Pick>, Pick)] = state.withLock { state in
             state.endpoints.apply(update)
             var addresses: [SocketAddress: Endpoint] = [:]
+            /// Each endpoint's metrics handle, looked up once when it is added.
+            var metrics: [SocketAddress: HTTPEndpointMetrics] = [:]
             for endpoint in state.endpoints.endpoints {
                 if let address = try? SocketAddress(endpoint.address) {
                     addresses[address] = endpoint
                 }
             }
             state.addresses = addresses
+            if let lookup = self.metricsLookup {
+                var handles: [SocketAddress: HTTPEndpointMetrics] = [:]
+                for (address, endpoint) in addresses {
+                    if let known = state.metrics[address] {
+                        handles[address] = known
+                    } else if let created = lookup(endpoint) {
+                        handles[address] = created
+                    }
+                }
+                state.metrics = handles
+            }
             state.p2c.replaceEndpoints(with: addresses.keys, now: now)
             guard state.p2c.readyCount > 0 else {
                 state.queue.endpointsBecameUnready()
@@ -131,7 +147,7 @@ public final class ServiceBalancer: HTTPRequestRouter, Sendable {
     func route(_ head: HTTPRequestHead, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamRoute> {
         endpoint(on: eventLoop).map { pick in
             var route = OutboundEndpoint(pick).route(for: head)
-            route.metrics = self.metrics?(pick.endpoint)
+            route.metrics = pick.metrics
             let address = pick.address
             route.onComplete = { [self] rtt in finished(address, rttNanoseconds: rtt) }
             return route
@@ -153,7 +169,7 @@ public final class ServiceBalancer: HTTPRequestRouter, Sendable {
         guard let address = state.p2c.pick(now: now, using: &state.random), let endpoint = state.addresses[address]
         else { return nil }
         state.p2c.requestStarted(address)
-        return Pick(endpoint: endpoint, address: address)
+        return Pick(endpoint: endpoint, address: address, metrics: state.metrics[address])
     }
 }
 
