@@ -12,7 +12,7 @@ space := $(empty) $(empty)
 # Every source directory but LinkerdProxyAPI, which holds only generated code (`make generate`).
 FORMATTED_SOURCES = $(filter-out Sources/LinkerdProxyAPI,$(wildcard Sources/*))
 
-.PHONY: help build deps test fmt lint generate bench bench-webhook bench-certify demo clean
+.PHONY: help build deps test fmt lint generate bench bench-proxy bench-webhook bench-certify demo clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -47,8 +47,12 @@ lint: ## Fail if any Swift source is not formatted
 generate: ## Regenerate the proxy API's Swift code from Sources/LinkerdProxyAPI/Proto (protoc + plugins; not run by CI)
 	scripts/generate-proxy-api.sh
 
-bench: ## Run the benchmarks (release build, separate package in Benchmarks/)
+bench: ## Run the benchmarks (release build, separate package in Benchmarks/): the ordo-one benchmarks, then bench-proxy
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+	Benchmarks/proxy-bench.sh
+
+bench-proxy: ## Proxy pair (mTLS) vs direct vs HAProxy on loopback, HTTP/1.1 and HTTP/2: p50/p99 at 1,000 req/s, one-core throughput, RSS
+	Benchmarks/proxy-bench.sh
 
 bench-webhook: ## Load-test the proxy injector webhook with hey over HTTPS keep-alive (webhook pinned to one core)
 	Benchmarks/webhook-load.sh

@@ -75,6 +75,7 @@ child_of() { # the process `timeout` (pid $1) started
     exit 1
 }
 rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+anon_kb() { awk '/^RssAnon:/{print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/{print $2}' "/proc/$1/status"; }
 reset_hwm() { for pid in "$@"; do echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true; done; }
 cpu_ticks() { # utime+stime of the processes, in clock ticks
@@ -181,10 +182,11 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 sleep 1
-declare -A idle
+declare -A idle idle_anon
 for role in outbound inbound single haproxy; do
     pid_var="${role}_pid"
     idle[$role]="$(rss_kb "${!pid_var}")"
+    idle_anon[$role]="$(anon_kb "${!pid_var}")"
 done
 
 # Every path must answer 200 in both protocols before anything is measured.
@@ -242,6 +244,7 @@ throughput() { # PROTO NAME PORT PID...
         "proxy CPU ${result[$proto.$name.cpu]:-n/a} of a core, CPU 1 (client, nginx) ${result[$proto.$name.cpu1]} busy" >&2
 }
 
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 for proto in h1 h2; do
     echo "== $proto" >&2
     reset_hwm "$outbound_pid" "$inbound_pid" "$single_pid" "$haproxy_pid"
@@ -256,6 +259,7 @@ for proto in h1 h2; do
     for role in outbound inbound single haproxy; do
         pid_var="${role}_pid"
         result[$proto.$role.hwm]="$(hwm_kb "${!pid_var}")"
+        result[$proto.$role.anon]="$(anon_kb "${!pid_var}")"
     done
 done
 
@@ -274,6 +278,8 @@ row() { # PROTO NAME LABEL RSS_IDLE RSS_PEAK
 echo
 echo "### Proxy benchmark ($(nproc) CPUs, loopback; proxies and HAProxy on CPU 0, nginx and clients on CPU 1)"
 echo
+echo "Load average before the run: $load_before (other work on the machine skews every number; run it idle)."
+echo
 echo "Latency: open loop at $RATE req/s for ${SECONDS_MEASURED} s (HTTPLoad; HTTP/1.1 16 keep-alive connections, HTTP/2 one" \
     "connection). Throughput: closed loop, h2load for $DURATION s (HTTP/1.1 $H1_CLIENTS connections; HTTP/2" \
     "$H2_CLIENTS connections × $H2_STREAMS streams). RSS in MB: idle after start / peak during that protocol's runs" \
@@ -290,8 +296,10 @@ for p in h1 h2; do
 done
 echo
 failed=0
-verdict() { # CONDITION(0/1) TEXT
-    if [ "$1" = 1 ]; then echo "- PASS: $2"; else echo "- FAIL: $2"; failed=1; fi
+verdict() { # CONDITION(0/1) TEXT...
+    local ok="$1"
+    shift
+    if [ "$ok" = 1 ]; then echo "- PASS: $*"; else echo "- FAIL: $*"; failed=1; fi
 }
 for p in h1 h2; do
     added=$((result[$p.pair.p99_us] - result[$p.direct.p99_us]))
@@ -306,9 +314,10 @@ for p in h1 h2; do
 done
 for role in outbound inbound single; do
     verdict "$([ "${idle[$role]}" -lt $((30 * 1024)) ] && echo 1 || echo 0)" \
-        "$role proxy idle RSS $(mb "${idle[$role]}") MB (bar: < 30 MB)"
+        "$role proxy idle RSS $(mb "${idle[$role]}") MB, of which anonymous $(mb "${idle_anon[$role]}") MB (bar: < 30 MB)"
     peak="$(printf '%s\n' "${result[h1.$role.hwm]}" "${result[h2.$role.hwm]}" | sort -n | tail -1)"
     verdict "$([ "$peak" -lt $((60 * 1024)) ] && echo 1 || echo 0)" \
-        "$role proxy peak RSS under load $(mb "$peak") MB (bar: < 60 MB)"
+        "$role proxy peak RSS under load $(mb "$peak") MB; anonymous after the h1 and h2 runs" \
+        "$(mb "${result[h1.$role.anon]}") and $(mb "${result[h2.$role.anon]}") MB (bar: < 60 MB)"
 done
 if [ "$failed" = 1 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then exit 1; fi

@@ -141,6 +141,46 @@ struct HTTPMeshTests {
         }
     }
 
+    @Test("A WebSocket upgrade stays HTTP/1.1 between the proxies and becomes a byte stream after the 101")
+    func webSocket() async throws {
+        try await withMesh { outboundPort, _, app, _ in
+            let client = try await TestClient.connect(port: outboundPort)
+            try await client.send(
+                "GET /ws HTTP/1.1\r\nHost: api\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            try await eventually("the response head arrives") { client.received.text.contains("\r\n\r\n") }
+            #expect(client.received.text.hasPrefix("HTTP/1.1 101"))
+            #expect(client.received.text.lowercased().contains("upgrade: websocket"))
+            let handshake = client.received.text
+            let frame = randomBytes(64 * 1024)
+            try await client.channel.writeAndFlush(frame).get()
+            try await eventually("the application echoes every byte back through both proxies") {
+                client.received.bytes.count == handshake.utf8.count + frame.readableBytes
+            }
+            #expect(Array(client.received.bytes.dropFirst(handshake.utf8.count)) == Array(frame.readableBytesView))
+            let seen = try #require(app.requests.last)
+            #expect(seen.head.version == .http1_1)
+            #expect(seen.head.headers.first(name: "l5d-client-id") == webName)
+            #expect(seen.head.headers.first(name: "upgrade") == "websocket")
+            await client.close()
+        }
+    }
+
+    @Test("Malformed CONNECT and authority-form requests get 400 without reaching the application")
+    func badConnect() async throws {
+        try await withMesh { outboundPort, _, app, _ in
+            let http10 = try await rawHTTPExchange(
+                port: outboundPort, "CONNECT api.example:443 HTTP/1.0\r\nHost: api.example:443\r\n\r\n")
+            #expect(http10.hasPrefix("HTTP/1.0 400"))
+            let client = try await TestClient.connect(port: outboundPort)
+            try await client.send("GET api.example:80 HTTP/1.1\r\nHost: api.example\r\n\r\n")
+            try await eventually("the response head arrives") { client.received.text.contains("\r\n\r\n") }
+            #expect(client.received.text.hasPrefix("HTTP/1.1 400"))
+            await client.close()
+            #expect(app.requests.isEmpty)
+        }
+    }
+
     @Test("Without an HTTP/2 hint, HTTP/1 stays HTTP/1 between proxies, over mTLS")
     func http1WithoutHint() async throws {
         try await withMesh(hint: .unknown) { outboundPort, _, app, _ in

@@ -87,7 +87,7 @@ final class TestHTTPApp: Sendable {
     }
 }
 
-private final class TestAppHandler: ChannelInboundHandler {
+private final class TestAppHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -111,7 +111,34 @@ private final class TestAppHandler: ChannelInboundHandler {
         case .end(let trailers):
             guard let head else { return }
             app.record(SeenRequest(head: head, bodyBytes: body.readableBytes, trailers: trailers))
-            respond(context: context, to: head)
+            if head.uri == "/ws" && !http2 && head.headers.first(name: "upgrade") == "websocket" {
+                switchToEcho(context: context)
+            } else {
+                respond(context: context, to: head)
+            }
+        }
+    }
+
+    /// Accepts a WebSocket upgrade, then echoes every byte: enough of a WebSocket server to see the proxies splice.
+    private func switchToEcho(context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "upgrade", value: "websocket")
+        headers.add(name: "connection", value: "upgrade")
+        let head = HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers)
+        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        let pipeline = context.pipeline.syncOperations
+        do {
+            try pipeline.addHandler(EchoHandler())
+            try pipeline.removeHandler(pipeline.handler(type: HTTPServerPipelineHandler.self))
+            try pipeline.removeHandler(pipeline.handler(type: HTTPServerProtocolErrorHandler.self))
+            try pipeline.removeHandler(pipeline.handler(type: NIOHTTPResponseHeadersValidator.self))
+            try pipeline.removeHandler(pipeline.handler(type: HTTPResponseEncoder.self))
+            try pipeline.removeHandler(pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
+            pipeline.removeHandler(context: context, promise: nil)
+            // The pipelining handler held the next read back until a response end that an upgrade never writes.
+            context.channel.read()
+        } catch {
+            context.close(promise: nil)
         }
     }
 

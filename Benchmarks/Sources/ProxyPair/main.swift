@@ -69,7 +69,9 @@ let serviceAccount = role == "inbound" ? "emoji" : "web"
 let localName = meshIdentity(serviceAccount)
 let trustAnchors = try IdentityTrustAnchors(
     pemBundle: String(contentsOfFile: "\(directory)/ca-bundle.crt", encoding: .utf8))
-let files = try IdentityFiles.prepare(directory: "\(directory)/\(role)-identity", localName: localName)
+let identityDirectory = "\(directory)/\(role)-identity"
+try FileManager.default.createDirectory(atPath: identityDirectory, withIntermediateDirectories: true)
+let files = try IdentityFiles.prepare(directory: identityDirectory, localName: localName)
 let credentials = ProxyCredentials(files: files, trustAnchors: trustAnchors)
 if let identityPort {
     let client = try IdentityClient(

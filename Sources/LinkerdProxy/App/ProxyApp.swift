@@ -15,7 +15,8 @@ public struct ProxyStartupError: Error, CustomStringConvertible {
 /// The proxy assembled from its configuration, as `linkerd-proxy` runs it and tests can: identity (key and CSR,
 /// Certify, refresh), the readiness latch released by the first certificate, the admin server, and the inbound and
 /// outbound listeners, outbound discovery through the Destination service. Each part is a swift-service-lifecycle `Service`; ``services(onShutdownRequest:)``
-/// lists them for a `ServiceGroup`. The listeners serve only once identity is certified, as upstream's do.
+/// lists them for a `ServiceGroup`. The listeners bind at start and accept only once identity is certified, as upstream's
+/// do.
 public final class ProxyApp: Sendable {
     public let configuration: ProxyConfiguration
     public let credentials: ProxyCredentials
@@ -82,12 +83,14 @@ public final class ProxyApp: Sendable {
         let started = clock.now()
         let adminAddress = configuration.listeners.admin
         let retainIdle = configuration.admin.metricsRetainIdle
+        let certified: @Sendable () async throws -> Void = { _ = try await credentials.waitUntilCertified() }
         let registry = ProxyMetricsRegistry()
         metrics = registry
         do {
             inbound = InboundProxy(
                 settings: try InboundProxy.Settings(configuration: configuration), credentials: credentials,
-                metrics: registry, logger: logger.with(label: "inbound"), eventLoopGroup: eventLoopGroup)
+                metrics: registry, acceptsAfter: certified, logger: logger.with(label: "inbound"),
+                eventLoopGroup: eventLoopGroup)
             let destinationAddress = configuration.controlPlane.destination
             destination = try DestinationClient(
                 configuration: DestinationClient.Configuration(proxyConfiguration: configuration),
@@ -102,7 +105,8 @@ public final class ProxyApp: Sendable {
                 OutboundProxy(
                     settings: try OutboundProxy.Settings(configuration: configuration, listenAddress: address),
                     resolver: discovery, credentials: credentials, counters: outboundCounters,
-                    metrics: registry, logger: logger.with(label: "outbound"), eventLoopGroup: eventLoopGroup)
+                    metrics: registry, acceptsAfter: certified, logger: logger.with(label: "outbound"),
+                    eventLoopGroup: eventLoopGroup)
             }
         } catch {
             throw ProxyStartupError(description: "\(error)")
@@ -125,19 +129,17 @@ public final class ProxyApp: Sendable {
         shutdownTrigger.set(onShutdownRequest)
         let listeners: [any Service] = [inbound] + outbound
         return [
-            admin, identity, destination, discovery,
-            CertifiedStart(credentials: credentials, readiness: readiness, listeners: listeners),
+            admin, identity, destination, discovery, ReadinessLatch(credentials: credentials, readiness: readiness),
         ]
+            + listeners
     }
 }
 
-/// Once the first certificate is installed: releases the readiness latch and starts the data-path listeners, until
-/// the shutdown. Before that nothing listens on the data ports, so early connections are refused; upstream binds
-/// them eagerly and lets connections wait in the backlog.
-struct CertifiedStart: Service {
+/// Releases the readiness latch once the first certificate is installed, then stays until the shutdown. (The
+/// data-path listeners bind at start and accept from then on too: see ``ProxyListener``'s `acceptsAfter`.)
+struct ReadinessLatch: Service {
     let credentials: ProxyCredentials
     let readiness: ProxyReadiness
-    let listeners: [any Service]
 
     func run() async throws {
         do {
@@ -146,11 +148,7 @@ struct CertifiedStart: Service {
             return
         }
         readiness.markReady()
-        try await withThrowingDiscardingTaskGroup { group in
-            for listener in listeners {
-                group.addTask { try await listener.run() }
-            }
-        }
+        try? await gracefulShutdown()
     }
 }
 

@@ -20,6 +20,23 @@ enum HTTPHeaderRules {
         return !upgrade.isEmpty && !upgrade.allSatisfy { $0.lowercased() == "h2c" }
     }
 
+    /// The 400 upstream answers for requests that are "definitely bad" (§2.6), or nil: `CONNECT` on HTTP/1.0,
+    /// `CONNECT` to anything but an authority (`host:port`), and any other method with an authority-form target.
+    static func definitelyBad(_ head: HTTPRequestHead) -> HTTPProxyError? {
+        let authorityForm = !head.uri.hasPrefix("/") && !head.uri.contains("://") && head.uri != "*"
+        if head.method == .CONNECT {
+            if head.version == .http1_0 {
+                return .badRequest("CONNECT is not supported on HTTP/1.0")
+            }
+            if !authorityForm {
+                return .badRequest("CONNECT requires an authority-form target (host:port)")
+            }
+        } else if authorityForm {
+            return .badRequest("only CONNECT may use an authority-form target")
+        }
+        return nil
+    }
+
     /// Removes the hop-by-hop headers of a message that is not an upgrade: `connection` and every header it names,
     /// then `upgrade`, `proxy-connection` and `keep-alive`. (`transfer-encoding` is left to the codecs, which frame
     /// the body for the next hop themselves.)

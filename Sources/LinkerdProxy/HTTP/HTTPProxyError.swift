@@ -19,6 +19,9 @@ public enum HTTPProxyError: Error, Hashable, Sendable, CustomStringConvertible {
     case loop(String)
     /// Anything else: 500, `INTERNAL`.
     case unexpected(String)
+    /// A request the proxy will not forward (§2.6: a malformed `CONNECT` or authority-form target): 400, `INTERNAL`;
+    /// the connection stays open.
+    case badRequest(String)
 
     public var description: String {
         switch self {
@@ -30,6 +33,7 @@ public enum HTTPProxyError: Error, Hashable, Sendable, CustomStringConvertible {
         case .upstreamFailed(let reason): "error in the connection to the endpoint: \(reason)"
         case .loop(let reason): "forwarding loop: \(reason)"
         case .unexpected(let reason): "unexpected error: \(reason)"
+        case .badRequest(let reason): "bad request: \(reason)"
         }
     }
 
@@ -41,6 +45,7 @@ public enum HTTPProxyError: Error, Hashable, Sendable, CustomStringConvertible {
         case .connectFailed, .upstreamFailed: .badGateway
         case .loop: .loopDetected
         case .unexpected: .internalServerError
+        case .badRequest: .badRequest
         }
     }
 
@@ -50,13 +55,16 @@ public enum HTTPProxyError: Error, Hashable, Sendable, CustomStringConvertible {
         case .failFast, .connectTimeout: 4
         case .loadShed, .connectFailed, .upstreamFailed: 14
         case .loop: 10
-        case .unexpected: 13
+        case .unexpected, .badRequest: 13
         }
     }
 
-    /// Every error of this list is fatal to the connection in upstream's table: the client's HTTP/1 connection is
-    /// closed after the answer, and a peer proxy is told to close with `l5d-proxy-connection: close`.
-    var closesConnection: Bool { true }
+    /// The errors upstream's table marks fatal to the connection (all but a bad request): the client's HTTP/1
+    /// connection is closed after the answer, and a peer proxy is told to close with `l5d-proxy-connection: close`.
+    var closesConnection: Bool {
+        if case .badRequest = self { return false }
+        return true
+    }
 
     /// The `error` label of the response metrics.
     var metricLabel: String {
@@ -67,6 +75,7 @@ public enum HTTPProxyError: Error, Hashable, Sendable, CustomStringConvertible {
         case .connectTimeout: "timeout"
         case .loop: "gateway loop"
         case .unexpected: "unexpected"
+        case .badRequest: "bad request"
         }
     }
 

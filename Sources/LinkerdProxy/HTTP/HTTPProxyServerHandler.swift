@@ -21,7 +21,7 @@ import NIOHTTP2
 /// When the route or the upstream fails before the response starts, the proxy answers itself (``HTTPProxyError``:
 /// 502/503/504, or `grpc-status` for gRPC). After it started, the client's HTTP/1 connection is closed, or its
 /// HTTP/2 stream reset (with the upstream's code when the upstream reset its stream).
-final class HTTPProxyServerHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
+final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamResponseReceiver {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -42,14 +42,18 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, UpstreamResponseReceiv
         /// Request parts read before the upstream was ready, in order.
         var pending: [HTTPClientRequestPart] = []
         var upgradedToOrigProto = false
+        /// An HTTP/1.1 upgrade or CONNECT: after a 101 (or a 2xx to CONNECT) both connections become one byte stream.
+        let isUpgrade: Bool
+        var switchingToSplice = false
         var requestEnded = false
         var responseStarted = false
         var responseStatus = 0
         var grpcStatus: Int?
         var rttReported = false
 
-        init(head: HTTPRequestHead, clientVersion: HTTPVersion, downgraded: Bool, keepAlive: Bool) {
+        init(head: HTTPRequestHead, clientVersion: HTTPVersion, downgraded: Bool, keepAlive: Bool, isUpgrade: Bool) {
             self.head = head
+            self.isUpgrade = isUpgrade
             self.clientVersion = clientVersion
             self.downgraded = downgraded
             self.isGRPC = HTTPHeaderRules.isGRPC(head)
@@ -146,13 +150,19 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, UpstreamResponseReceiv
         case .outbound:
             break
         }
-        let isUpgrade = HTTPHeaderRules.isUpgrade(head)
+        let isUpgrade = !isHTTP2Stream && HTTPHeaderRules.isUpgrade(head)
         let keepAlive = !isHTTP2Stream && head.isKeepAlive && head.version == .http1_1 && !isUpgrade
         if !isUpgrade {
             HTTPHeaderRules.stripHopByHop(&head.headers)
         }
-        let exchange = Exchange(head: head, clientVersion: clientVersion, downgraded: downgraded, keepAlive: keepAlive)
+        let exchange = Exchange(
+            head: head, clientVersion: clientVersion, downgraded: downgraded, keepAlive: keepAlive,
+            isUpgrade: isUpgrade)
         self.exchange = exchange
+        if !isHTTP2Stream, let refusal = HTTPHeaderRules.definitelyBad(head) {
+            fail(exchange, refusal)
+            return
+        }
         router.route(head, on: context.eventLoop).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange else { return }
             switch result {
@@ -242,11 +252,24 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, UpstreamResponseReceiv
             }
             exchange.responseStarted = true
             exchange.responseStatus = Int(head.status.code)
+            if exchange.isUpgrade
+                && (head.status == .switchingProtocols
+                    || (exchange.head.method == .CONNECT && (200..<300).contains(head.status.code)))
+            {
+                exchange.switchingToSplice = true
+                if exchange.head.method == .CONNECT {
+                    head.headers.remove(name: "content-length")
+                    head.headers.remove(name: "transfer-encoding")
+                }
+            }
             prepare(&head, for: exchange)
             if exchange.isGRPC, let status = head.headers.first(name: "grpc-status").flatMap({ Int($0) }) {
                 exchange.grpcStatus = status
             }
             context.write(wrapOutboundOut(.head(head)), promise: nil)
+            if exchange.switchingToSplice {
+                spliceUpgraded(exchange, context: context)
+            }
         case .body(let body):
             reportRTT(exchange)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
@@ -278,6 +301,53 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, UpstreamResponseReceiv
         }
     }
 
+    /// Turns the client's connection and the upstream one into a byte stream after an accepted upgrade or CONNECT
+    /// (§2.6): the response head is flushed to the client, then both sides lose their HTTP handlers and are spliced.
+    /// The switch runs after the current read's handling; the codecs hold what arrives meanwhile and pass it on (the
+    /// upstream's decoder forwards its leftover bytes; the client must await the response before sending more, as
+    /// WebSocket and CONNECT clients do).
+    private func spliceUpgraded(_ exchange: Exchange, context: ChannelHandlerContext) {
+        context.flush()
+        recordResponse(exchange, error: nil)
+        exchange.rttReported = true
+        exchange.route?.onComplete?(elapsed(exchange))
+        self.exchange = nil
+        guard let upstream = exchange.upstream, let upstreamChannel = upstream.channel else {
+            context.close(promise: nil)
+            return
+        }
+        upstream.detach()
+        let client = context.channel
+        context.eventLoop.assumeIsolated().execute {
+            do {
+                let clientPipeline = client.pipeline.syncOperations
+                let upstreamPipeline = upstreamChannel.pipeline.syncOperations
+                // The last handlers go first, so that bytes the decoders forward on removal reach the splice.
+                clientPipeline.removeHandler(self, promise: nil)
+                upstreamPipeline.removeHandler(upstream, promise: nil)
+                _ = TCPSplice.splice(client, upstreamChannel)
+                try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPServerPipelineHandler.self))
+                try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPServerProtocolErrorHandler.self))
+                try clientPipeline.removeHandler(clientPipeline.handler(type: NIOHTTPResponseHeadersValidator.self))
+                try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPResponseEncoder.self))
+                try clientPipeline.removeHandler(
+                    clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
+                try upstreamPipeline.removeHandler(upstreamPipeline.handler(type: NIOHTTPRequestHeadersValidator.self))
+                try upstreamPipeline.removeHandler(upstreamPipeline.handler(type: HTTPRequestEncoder.self))
+                try upstreamPipeline.removeHandler(
+                    upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self))
+                // The HTTP handlers may have held a read back (pipelining waits for a response's end, which an
+                // upgrade never has); the splice paces reads from here on.
+                client.read()
+                upstreamChannel.read()
+            } catch {
+                self.logger.info("closing an upgraded connection", metadata: ["error": "\(error)"])
+                client.close(promise: nil)
+                upstreamChannel.close(promise: nil)
+            }
+        }
+    }
+
     /// The response head as the client gets it.
     private func prepare(_ head: inout HTTPResponseHead, for exchange: Exchange) {
         if head.status != .switchingProtocols {
@@ -292,7 +362,7 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, UpstreamResponseReceiv
         }
         if !isHTTP2Stream {
             head.version = exchange.clientVersion
-            if !exchange.keepAlive && exchange.clientVersion == .http1_1 {
+            if !exchange.keepAlive && exchange.clientVersion == .http1_1 && !exchange.switchingToSplice {
                 head.headers.replaceOrAdd(name: "connection", value: "close")
             }
         }

@@ -36,8 +36,13 @@ struct HTTPProxyServer: Sendable {
             stream.targetWindowSize = 65535
             let boundPool = NIOLoopBound(pool, eventLoop: channel.eventLoop)
             let logger = logger
+            // GOAWAY and a close once the streams are done when the connection is asked to quiesce (shutdown).
+            let manager = NIOHTTP2ServerConnectionManagementHandler(
+                eventLoop: channel.eventLoop,
+                configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil))
             _ = try pipeline.configureHTTP2Pipeline(
-                mode: .server, connectionConfiguration: connection, streamConfiguration: stream
+                mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
+                streamDelegate: manager.http2StreamDelegate
             ) { stream in
                 stream.eventLoop.makeCompletedFuture {
                     try stream.pipeline.syncOperations.addHandlers([
@@ -47,6 +52,7 @@ struct HTTPProxyServer: Sendable {
                     ])
                 }
             }
+            try pipeline.addHandler(manager)
         }
     }
 }

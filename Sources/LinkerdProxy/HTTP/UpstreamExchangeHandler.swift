@@ -60,6 +60,7 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var keepAlive = true
     private var heldRead = false
     private var failure: UpstreamFailure?
+    private var detached = false
 
     init(kind: Kind) {
         self.kind = kind
@@ -101,6 +102,14 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler, RemovableChannelHandl
         receiver = nil
         keepAlive = false
         context?.close(promise: nil)
+    }
+
+    /// Hands the connection over to a splice (an accepted upgrade): nothing more is delivered, and the connection is
+    /// neither pooled nor closed by this handler, which the splice's setup removes.
+    func detach() {
+        receiver = nil
+        keepAlive = false
+        detached = true
     }
 
     /// Reads again after ``UpstreamResponseReceiver/canAcceptResponse`` turned true.
@@ -176,7 +185,7 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Once both messages are complete: an HTTP/1 connection that may be kept goes back to its pool, one that may
     /// not is closed; an HTTP/2 stream closes by itself.
     private func finishIfComplete() {
-        guard requestEnded, responseEnded else { return }
+        guard requestEnded, responseEnded, !detached else { return }
         receiver = nil
         guard case .http1(let onIdle) = kind else { return }
         if keepAlive {

@@ -126,12 +126,14 @@ public final class InboundProxy: Service, Sendable {
     ///   - credentials: the proxy's identity; connections whose ClientHello names it are refused until it has a
     ///     certificate.
     ///   - counters: where to count connections and bytes; a new set by default.
+    ///   - acceptsAfter: awaited after binding, before accepting (``ProxyApp`` waits for the first certificate);
+    ///     nil accepts at once.
     ///   - metrics: where the request and TCP metrics go (`request_total`, `tcp_open_total`, …); nil records none.
     ///   - onForward: called on the connection's event loop as each connection starts being forwarded (after the
     ///     TLS handshake, when the proxy terminates TLS); it must not block.
     public init(
         settings: Settings, credentials: ProxyCredentials, counters: ConnectionCounters = ConnectionCounters(),
-        metrics: ProxyMetricsRegistry? = nil, logger: Logger,
+        metrics: ProxyMetricsRegistry? = nil, acceptsAfter: (@Sendable () async throws -> Void)? = nil, logger: Logger,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         onForward: (@Sendable (InboundConnection) -> Void)? = nil
     ) {
@@ -149,7 +151,7 @@ public final class InboundProxy: Service, Sendable {
         listener = ProxyListener(
             name: "inbound", address: settings.listenAddress, backlog: settings.listenBacklog,
             options: settings.acceptOptions, autoRead: true, counters: counters, group: eventLoopGroup,
-            logger: logger, serve: server.serve)
+            logger: logger, acceptsAfter: acceptsAfter, serve: server.serve)
     }
 
     public func run() async throws {

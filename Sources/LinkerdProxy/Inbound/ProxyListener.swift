@@ -28,6 +28,7 @@ final class ProxyListener: Sendable {
     private let logger: Logger
     let counters: ConnectionCounters
     private let serve: @Sendable (any Channel) -> EventLoopFuture<Void>
+    private let acceptsAfter: (@Sendable () async throws -> Void)?
     private let connections = Mutex(Connections())
     private let bound = BindSignal()
 
@@ -35,11 +36,15 @@ final class ProxyListener: Sendable {
     ///   - name: names the listener in logs (`inbound`, `outbound`).
     ///   - backlog: the listen backlog; nil keeps the system's default.
     ///   - autoRead: whether accepted connections start reading at once; `serve` turns reading on itself otherwise.
+    ///   - acceptsAfter: awaited after binding and before the first accept: connections arriving meanwhile wait in
+    ///     the listen backlog (the proxy binds at start but serves only once certified, as upstream does). Nil
+    ///     accepts at once.
     ///   - serve: called on the connection's event loop, as the last step of its initialization; a failed future
     ///     closes the connection (say why in the log first).
     init(
         name: String, address: SocketAddress, backlog: Int?, options: TCPSocketOptions, autoRead: Bool,
         counters: ConnectionCounters, group: any EventLoopGroup, logger: Logger,
+        acceptsAfter: (@Sendable () async throws -> Void)? = nil,
         serve: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
     ) {
         self.address = address
@@ -51,6 +56,7 @@ final class ProxyListener: Sendable {
         var logger = logger
         logger[metadataKey: "listener"] = "\(name)"
         self.logger = logger
+        self.acceptsAfter = acceptsAfter
         self.serve = serve
     }
 
@@ -75,6 +81,16 @@ final class ProxyListener: Sendable {
         }
         bound.resolve(.success(port))
         logger.info("listening", metadata: ["address": "\((listener.localAddress ?? address).endpointText)"])
+        if let acceptsAfter {
+            do {
+                try await cancelWhenGracefulShutdown { try await acceptsAfter() }
+                try await listener.setOption(ChannelOptions.autoRead, value: true)
+            } catch {
+                try? await listener.close()
+                logger.info("stopped before accepting", metadata: ["reason": "\(error)"])
+                return
+            }
+        }
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 try? await listener.closeFuture.get()
@@ -103,21 +119,29 @@ final class ProxyListener: Sendable {
         logger.info("stopped")
     }
 
-    /// Stops accepting and, when `closingConnections`, closes the open connections.
+    /// Stops accepting; then either closes the open connections (`closingConnections`), or asks them to finish
+    /// (`ChannelShouldQuiesceEvent`): an HTTP/1 connection closes after its in-flight response (at once when idle),
+    /// an HTTP/2 connection sends GOAWAY and closes once its streams are done; spliced connections ignore it and
+    /// stay until they close.
     private func stop(_ listener: any Channel, closingConnections: Bool) {
         let open = connections.withLock { state in
             state.stopping = true
             return Array(state.open.values)
         }
         listener.close(promise: nil)
-        if closingConnections {
-            for channel in open { channel.close(promise: nil) }
+        for channel in open {
+            if closingConnections {
+                channel.close(promise: nil)
+            } else {
+                channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            }
         }
     }
 
     private func makeBootstrap() -> ServerBootstrap {
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.autoRead, value: acceptsAfter == nil)
         if let backlog {
             bootstrap = bootstrap.serverChannelOption(.backlog, value: Int32(clamping: backlog))
         }

@@ -95,10 +95,13 @@ public final class OutboundProxy: Service, Sendable {
     ///   - credentials: the proxy's identity, for mTLS to meshed endpoints; connections to them are refused until it
     ///     has a certificate.
     ///   - counters: where to count connections and bytes; a new set by default.
+    ///   - acceptsAfter: awaited after binding, before accepting (``ProxyApp`` waits for the first certificate);
+    ///     nil accepts at once.
     ///   - metrics: where the request and TCP metrics go; nil records none.
     public init(
         settings: Settings, resolver: any OutboundEndpointResolver, credentials: ProxyCredentials,
-        counters: ConnectionCounters = ConnectionCounters(), metrics: ProxyMetricsRegistry? = nil, logger: Logger,
+        counters: ConnectionCounters = ConnectionCounters(), metrics: ProxyMetricsRegistry? = nil,
+        acceptsAfter: (@Sendable () async throws -> Void)? = nil, logger: Logger,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         var logger = logger
@@ -115,7 +118,7 @@ public final class OutboundProxy: Service, Sendable {
         listener = ProxyListener(
             name: "outbound", address: settings.listenAddress, backlog: settings.listenBacklog,
             options: settings.acceptOptions, autoRead: false, counters: counters, group: eventLoopGroup,
-            logger: logger, serve: server.serve)
+            logger: logger, acceptsAfter: acceptsAfter, serve: server.serve)
     }
 
     public func run() async throws {
