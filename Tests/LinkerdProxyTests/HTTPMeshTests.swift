@@ -21,17 +21,36 @@ struct HTTPMeshTests {
 
     /// Runs `body` with the outbound port of A and the application, B between them.
     private func withMesh(
-        hint: EndpointProtocolHint = .http2,
+        hint: EndpointProtocolHint = .http2, inboundMetrics: ProxyMetricsRegistry? = nil,
+        outboundMetrics: ProxyMetricsRegistry? = nil,
         _ body: (_ outboundPort: Int, _ inboundPort: Int, _ app: TestHTTPApp, _ inbound: InboundProxy) async throws
             -> Void
     ) async throws {
+        try await withMeshIdentities(hint: hint, inboundMetrics: inboundMetrics, outboundMetrics: outboundMetrics) {
+            outboundPort, inboundPort, app, inbound, _, _ in
+            try await body(outboundPort, inboundPort, app, inbound)
+        }
+    }
+
+    /// ``withMesh(hint:inboundMetrics:outboundMetrics:_:)``, also giving `body` A's and B's identity fixtures.
+    private func withMeshIdentities(
+        hint: EndpointProtocolHint = .http2, inboundMetrics: ProxyMetricsRegistry? = nil,
+        outboundMetrics: ProxyMetricsRegistry? = nil,
+        _ body: (
+            _ outboundPort: Int, _ inboundPort: Int, _ app: TestHTTPApp, _ inbound: InboundProxy,
+            _ web: ProxyIdentityFixture, _ api: ProxyIdentityFixture
+        ) async throws -> Void
+    ) async throws {
         let app = try await TestHTTPApp.start()
-        try await withCertifiedMeshPair { web, api in
+        try await withCertifiedMeshFixtures { webFixture, apiFixture in
+            let web = webFixture.credentials
+            let api = apiFixture.credentials
             let inbound = InboundProxy(
                 settings: InboundProxy.Settings(
                     listenAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0),
                     originalDestination: .fixed(try app.address)),
-                credentials: api, logger: Logger(label: "test.inbound"), eventLoopGroup: singleLoop)
+                credentials: api, metrics: inboundMetrics, logger: Logger(label: "test.inbound"),
+                eventLoopGroup: singleLoop)
             try await whileServing({ try await inbound.run() }, bound: { try await inbound.waitUntilBound() }) {
                 inboundPort in
                 let endpoint = OutboundEndpoint(
@@ -43,11 +62,11 @@ struct HTTPMeshTests {
                     settings: OutboundProxy.Settings(
                         listenAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0),
                         originalDestination: .fixed(try app.address), connectTimeout: .seconds(5)),
-                    resolver: FixedEndpointResolver(endpoint: endpoint), credentials: web,
+                    resolver: FixedEndpointResolver(endpoint: endpoint), credentials: web, metrics: outboundMetrics,
                     logger: Logger(label: "test.outbound"), eventLoopGroup: singleLoop)
                 try await whileServing({ try await outbound.run() }, bound: { try await outbound.waitUntilBound() }) {
                     outboundPort in
-                    try await body(outboundPort, inboundPort, app, inbound)
+                    try await body(outboundPort, inboundPort, app, inbound, webFixture, apiFixture)
                 }
             }
         }
@@ -68,6 +87,64 @@ struct HTTPMeshTests {
             #expect(app.requests.map(\.head.uri) == ["/hello/0", "/hello/1", "/hello/2"])
             #expect(app.requests.allSatisfy { $0.head.headers["l5d-orig-proto"].isEmpty })
             // Three client connections to A, one HTTP/2 connection from A to B.
+            #expect(inbound.counters.openedTotal == 1)
+        }
+    }
+
+    @Test("A scrape shows each side's request, response, latency and TCP series with upstream's labels")
+    func metricsAfterTraffic() async throws {
+        let inbound = ProxyMetricsRegistry()
+        let outbound = ProxyMetricsRegistry()
+        try await withMesh(inboundMetrics: inbound, outboundMetrics: outbound) { outboundPort, inboundPort, app, _ in
+            let url = "http://127.0.0.1:\(outboundPort)"
+            for _ in 0..<2 {
+                #expect(try await curl(["--http1.1"], url: url + "/counted").status == 200)
+            }
+            let grpc = try await curl(
+                ["--http2-prior-knowledge", "-H", "content-type: application/grpc", "--data-binary", "@-"],
+                url: url + "/grpc", body: "\u{0}\u{0}\u{0}\u{0}\u{0}")
+            #expect(grpc.header("grpc-status") == "7")
+            let target = "target_addr=\"127.0.0.1:\(app.port)\",target_ip=\"127.0.0.1\",target_port=\"\(app.port)\""
+            let inboundLabels = "direction=\"inbound\",\(target),tls=\"true\",client_id=\"\(webName)\""
+            let outboundLabels =
+                "direction=\"outbound\",target_addr=\"127.0.0.1:\(inboundPort)\",target_ip=\"127.0.0.1\","
+                + "target_port=\"\(inboundPort)\",tls=\"true\",server_id=\"\(apiName)\""
+            try await eventually("both scrapes count the three requests") {
+                inbound.render().contains("request_total{\(inboundLabels)} 3")
+                    && outbound.render().contains("request_total{\(outboundLabels)} 3")
+            }
+            let scrape = inbound.render()
+            #expect(
+                scrape.contains("response_total{\(inboundLabels),status_code=\"200\",classification=\"success\"} 2"))
+            #expect(
+                scrape.contains(
+                    "response_total{\(inboundLabels),status_code=\"200\",classification=\"failure\",grpc_status=\"7\"} 1"
+                ))
+            #expect(scrape.contains("response_latency_ms_bucket{\(inboundLabels),status_code=\"200\",le=\"+Inf\"} 3"))
+            #expect(scrape.contains("response_latency_ms_count{\(inboundLabels),status_code=\"200\"} 3"))
+            // One HTTP/2 connection from A carried all three requests.
+            #expect(scrape.contains("tcp_open_total{direction=\"inbound\",peer=\"src\",\(target)} 1"))
+            #expect(scrape.contains("tcp_open_connections{direction=\"inbound\",peer=\"src\",\(target)} 1"))
+            #expect(outbound.render().contains("tcp_open_total{direction=\"outbound\",peer=\"src\",\(target)} 3"))
+        }
+    }
+
+    @Test("Both proxies renew their certificates while requests flow: none fails, the connection stays")
+    func identityRefreshWithoutDrops() async throws {
+        try await withMeshIdentities { outboundPort, _, app, inbound, web, api in
+            let url = "http://127.0.0.1:\(outboundPort)/during-refresh"
+            let before = (web.credentials.current?.identity.leaf, api.credentials.current?.identity.leaf)
+            for index in 0..<12 {
+                if index == 4 { _ = try await api.certify() }
+                if index == 8 { _ = try await web.certify() }
+                let result = try await curl(["--http1.1"], url: url)
+                #expect(result.status == 200)
+                #expect(result.header("x-seen-client-id") == webName)
+            }
+            #expect(web.credentials.current?.identity.leaf != before.0)
+            #expect(api.credentials.current?.identity.leaf != before.1)
+            #expect(app.requests.count == 12)
+            // The HTTP/2 connection between the proxies outlived both renewals.
             #expect(inbound.counters.openedTotal == 1)
         }
     }

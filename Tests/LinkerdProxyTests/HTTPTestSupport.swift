@@ -19,6 +19,8 @@ struct SeenRequest: Sendable {
 /// it receives and answers by path:
 /// - `/grpc`: a gRPC response with one empty message and trailers `grpc-status: 7`, `grpc-message: denied`;
 /// - `/eof`: HTTP/1 only, a body delimited by the end of the connection (no length, no chunking);
+/// - `/reset`: HTTP/2 only, the stream reset with `INTERNAL_ERROR` instead of an answer;
+/// - `/slow`: the ordinary answer, 500 ms late;
 /// - anything else: 200 with `x-seen-version`, `x-seen-client-id`, `x-seen-uri`, and the body `echo:` followed by
 ///   the request's body (with a `content-length`, so a HEAD response carries the length alone).
 final class TestHTTPApp: Sendable {
@@ -154,6 +156,18 @@ private final class TestAppHandler: ChannelInboundHandler, RemovableChannelHandl
             trailers.add(name: "grpc-status", value: "7")
             trailers.add(name: "grpc-message", value: "denied")
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        case "/reset" where http2:
+            if let codec = try? context.pipeline.syncOperations.context(
+                handlerType: HTTP2FramePayloadToHTTP1ServerCodec.self)
+            {
+                codec.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.internalError)), promise: nil)
+            }
+        case "/slow":
+            var delayed = request
+            delayed.uri = "/slow-done"
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(500)) {
+                self.respond(context: context, to: delayed)
+            }
         case "/eof" where !http2:
             let head = HTTPResponseHead(version: .http1_0, status: .ok)
             context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -200,8 +214,10 @@ func curl(_ arguments: [String], url: String, body: String? = nil) async throws 
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
     process.arguments = ["--silent", "--show-error", "--include", "--max-time", "10"] + arguments + [url]
     let output = Pipe()
+    let errors = Pipe()
     let input = Pipe()
     process.standardOutput = output
+    process.standardError = errors
     process.standardInput = input
     try process.run()
     if let body {
@@ -209,10 +225,12 @@ func curl(_ arguments: [String], url: String, body: String? = nil) async throws 
     }
     try input.fileHandleForWriting.close()
     let data = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     let text = String(decoding: data, as: UTF8.self)
     guard process.terminationStatus == 0 else {
-        throw CurlFailed(status: process.terminationStatus, output: text)
+        throw CurlFailed(
+            status: process.terminationStatus, output: text, errorOutput: String(decoding: errorData, as: UTF8.self))
     }
     return parseCurlOutput(text)
 }
@@ -220,7 +238,8 @@ func curl(_ arguments: [String], url: String, body: String? = nil) async throws 
 struct CurlFailed: Error, CustomStringConvertible {
     var status: Int32
     var output: String
-    var description: String { "curl exited with \(status): \(output)" }
+    var errorOutput: String
+    var description: String { "curl exited with \(status): \(errorOutput) \(output)" }
 }
 
 /// Parses curl's `--include` output; with several response heads (1xx), the last one counts.

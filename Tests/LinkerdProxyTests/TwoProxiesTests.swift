@@ -23,6 +23,14 @@ struct FixedEndpointResolver: OutboundEndpointResolver {
 func withCertifiedMeshPair(
     _ body: (_ web: ProxyCredentials, _ api: ProxyCredentials) async throws -> Void
 ) async throws {
+    try await withCertifiedMeshFixtures { web, api in try await body(web.credentials, api.credentials) }
+}
+
+/// Certifies `web` and `api` (namespace `emojivoto`) with the real identity server, then runs `body` with their
+/// identity fixtures, which can certify again while it runs.
+func withCertifiedMeshFixtures(
+    _ body: (_ web: ProxyIdentityFixture, _ api: ProxyIdentityFixture) async throws -> Void
+) async throws {
     let pki = try IdentityTestPKI()
     try await withIdentityServer(pki) { server in
         server.registerToken("web-token", serviceAccount: "web", namespace: "emojivoto")
@@ -31,7 +39,7 @@ func withCertifiedMeshPair(
         let api = try server.proxy(meshIdentity("api", "emojivoto"), token: "api-token")
         try await web.certify()
         try await api.certify()
-        try await body(web.credentials, api.credentials)
+        try await body(web, api)
     }
 }
 

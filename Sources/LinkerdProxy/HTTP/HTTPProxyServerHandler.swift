@@ -285,7 +285,15 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
     func upstreamFailed(_ failure: UpstreamFailure) {
         guard let exchange else { return }
         exchange.upstream = nil
-        if !exchange.responseStarted {
+        // An HTTP/2 reset between HTTP/2 peers is passed on, not answered (§2.9: H2 errors are not rescued); only a
+        // request the proxy upgraded to HTTP/2 itself gets a 502 instead.
+        let propagatesReset: Bool
+        if isHTTP2Stream, case .reset = failure, !exchange.upgradedToOrigProto {
+            propagatesReset = true
+        } else {
+            propagatesReset = false
+        }
+        if !exchange.responseStarted && !propagatesReset {
             fail(exchange, .upstreamFailed(failure.description))
             return
         }

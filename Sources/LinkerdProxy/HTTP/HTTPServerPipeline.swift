@@ -53,6 +53,27 @@ struct HTTPProxyServer: Sendable {
                 }
             }
             try pipeline.addHandler(manager)
+            try pipeline.addHandler(ConnectionErrorCloser(logger: logger))
         }
+    }
+}
+
+/// The last handler of an HTTP/2 server connection: a connection-level error (a protocol violation, or a flood
+/// NIO's HTTP/2 handler stopped: rapid resets, CONTINUATION or control-frame floods, after it sent its GOAWAY)
+/// closes the connection, which nothing else would do.
+private final class ConnectionErrorCloser: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.info(
+            "closing an HTTP/2 connection",
+            metadata: ["client": "\(context.remoteAddress?.endpointText ?? "unknown")", "error": "\(error)"])
+        context.close(promise: nil)
     }
 }
