@@ -1,5 +1,6 @@
 import Foundation
 import LinkerdCore
+import LinkerdTestSupport
 import Testing
 
 @Suite struct GoDurationTests {
@@ -94,7 +95,7 @@ import Testing
     }
 
     @Test func sampledDurationsRoundTripThroughTheirDescription() throws {
-        var generator = SeededGenerator(seed: 42)
+        var generator = SeededRandom(seed: 42)
         for _ in 0..<2_000 {
             let shift = Int.random(in: 0...62, using: &generator)
             let magnitude = Int64.random(in: 0...Int64.max, using: &generator) >> shift

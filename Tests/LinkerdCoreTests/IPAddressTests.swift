@@ -1,5 +1,6 @@
 import Foundation
 import LinkerdCore
+import LinkerdTestSupport
 import Testing
 
 @Suite struct IPAddressTests {
@@ -81,7 +82,7 @@ import Testing
     }
 
     @Test func sampledAddressesRoundTripThroughTheirDescription() throws {
-        var generator = SeededGenerator(seed: 6)
+        var generator = SeededRandom(seed: 6)
         for _ in 0..<2_000 {
             // Zero some 16-bit groups so that runs of zeros of every length and position occur.
             var words = (0..<8).map { _ in UInt16.random(in: 0...UInt16.max, using: &generator) }

@@ -1,4 +1,5 @@
 import LinkerdProxyCore
+import LinkerdTestSupport
 import Testing
 
 @Suite struct DetectionHTTPTests {
@@ -132,7 +133,7 @@ import Testing
     }
 
     @Test func randomBytesNeverCrash() {
-        var random = DetectionRandom(seed: 1024)
+        var random = SeededRandom(seed: 1024)
         let alphabet = Array("GET /HTP1.0\r\n :abcPRI*2".utf8)
         for _ in 0..<2_000 {
             let length = Int.random(in: 0...40, using: &random)

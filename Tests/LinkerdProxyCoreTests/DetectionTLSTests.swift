@@ -1,4 +1,5 @@
 import LinkerdProxyCore
+import LinkerdTestSupport
 import Testing
 
 @Suite struct DetectionTLSTests {
@@ -288,7 +289,7 @@ import Testing
     // MARK: Arbitrary input
 
     @Test func randomBytesNeverCrashAndRarelyLookLikeTLS() {
-        var random = DetectionRandom(seed: 0x6C69_6E6B_6572_64)
+        var random = SeededRandom(seed: 0x6C69_6E6B_6572_64)
         var clientHellos = 0
         for _ in 0..<2_000 {
             let length = Int.random(in: 0...600, using: &random)
@@ -300,7 +301,7 @@ import Testing
     }
 
     @Test func randomBytesAfterAValidHeaderNeverCrash() {
-        var random = DetectionRandom(seed: 42)
+        var random = SeededRandom(seed: 42)
         for _ in 0..<2_000 {
             let length = Int.random(in: 0...400, using: &random)
             let header: [UInt8] = [0x16, 0x03, 0x01] + ClientHelloBuilder.uint16(length) + [0x01, 0x00]
@@ -315,7 +316,7 @@ import Testing
     @Test(arguments: DetectionFixtures.captured.indices)
     func corruptedClientHellosDecideConsistentlyAsBytesArrive(index: Int) {
         let original = DetectionFixtures.captured[index].bytes
-        var random = DetectionRandom(seed: UInt64(index) + 7)
+        var random = SeededRandom(seed: UInt64(index) + 7)
         for _ in 0..<3_000 {
             var bytes = original
             for _ in 0..<Int.random(in: 1...4, using: &random) {

@@ -1,4 +1,5 @@
 import LinkerdProxyCore
+import LinkerdTestSupport
 import Testing
 
 @Suite("P2C balancer over Peak-EWMA")
@@ -16,7 +17,7 @@ struct P2CBalancerTests {
     private func tally(
         _ balancer: P2CBalancer<String>, rounds: Int = 10_000, seed: UInt64 = 42
     ) -> [String: Int] {
-        var random = BalanceRandom(seed: seed)
+        var random = SeededRandom(seed: seed)
         var counts: [String: Int] = [:]
         for _ in 0..<rounds {
             if let key = balancer.pick(now: Self.now, using: &random) {
@@ -28,7 +29,7 @@ struct P2CBalancerTests {
 
     @Test("no endpoint, or none ready: no pick")
     func nothingReady() {
-        var random = BalanceRandom(seed: 1)
+        var random = SeededRandom(seed: 1)
         var balancer = P2CBalancer<String>()
         #expect(balancer.pick(now: Self.now, using: &random) == nil)
         balancer = self.balancer(["a", "b"])
@@ -189,7 +190,7 @@ struct P2CBalancerTests {
 
     @Test("random inserts, removals, resets and readiness changes agree with a plain model", arguments: [1, 2, 3])
     func modelCheck(seed: UInt64) {
-        var random = BalanceRandom(seed: seed)
+        var random = SeededRandom(seed: seed)
         var balancer = P2CBalancer<Int>()
         var model: [Int: (ready: Bool, pending: Int)] = [:]
         for step in 0..<3_000 {
@@ -229,22 +230,5 @@ struct P2CBalancerTests {
                 #expect(balancer.load(of: candidate, now: Self.now) == expectedLoad)
             }
         }
-    }
-}
-
-/// SplitMix64: a small seeded generator, so that the balancer's random picks repeat exactly.
-struct BalanceRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
     }
 }
