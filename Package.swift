@@ -93,7 +93,9 @@ let package = Package(
     targets: [
         // Layer 0
         .target(name: "LinkerdCore", swiftSettings: strictSettings),
-        .testTarget(name: "LinkerdCoreTests", dependencies: ["LinkerdCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LinkerdCoreTests", dependencies: ["LinkerdCore", "LinkerdTestSupport"], swiftSettings: strictSettings
+        ),
 
         // Layer 1
         .target(name: "KubeModel", dependencies: ["LinkerdCore"], swiftSettings: strictSettings),
