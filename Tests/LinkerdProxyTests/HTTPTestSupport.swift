@@ -20,7 +20,7 @@ struct SeenRequest: Sendable {
 /// - `/grpc`: a gRPC response with one empty message and trailers `grpc-status: 7`, `grpc-message: denied`;
 /// - `/eof`: HTTP/1 only, a body delimited by the end of the connection (no length, no chunking);
 /// - `/reset`: HTTP/2 only, the stream reset with `INTERNAL_ERROR` instead of an answer;
-/// - `/slow`: the ordinary answer, 500 ms late;
+/// - `/slow`: the ordinary answer, 500 ms late; `/hold`: 3 s late;
 /// - anything else: 200 with `x-seen-version`, `x-seen-client-id`, `x-seen-uri`, and the body `echo:` followed by
 ///   the request's body (with a `content-length`, so a HEAD response carries the length alone).
 final class TestHTTPApp: Sendable {
@@ -162,10 +162,11 @@ private final class TestAppHandler: ChannelInboundHandler, RemovableChannelHandl
             {
                 codec.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.internalError)), promise: nil)
             }
-        case "/slow":
+        case "/slow", "/hold":
             var delayed = request
-            delayed.uri = "/slow-done"
-            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(500)) {
+            delayed.uri = request.uri + "-done"
+            let delay: TimeAmount = request.uri == "/slow" ? .milliseconds(500) : .seconds(3)
+            context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
                 self.respond(context: context, to: delayed)
             }
         case "/eof" where !http2:

@@ -50,6 +50,8 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         var responseStatus = 0
         var grpcStatus: Int?
         var rttReported = false
+        /// Whether the request counts against the in-flight limit (released when the exchange ends).
+        var admitted = false
 
         init(head: HTTPRequestHead, clientVersion: HTTPVersion, downgraded: Bool, keepAlive: Bool, isUpgrade: Bool) {
             self.head = head
@@ -65,6 +67,7 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let side: HTTPServerSide
     private let router: any HTTPRequestRouter
     private let pool: HTTPUpstreamPool
+    private let inFlight: InFlightRequests
     private let isHTTP2Stream: Bool
     private let logger: Logger
     private var context: ChannelHandlerContext?
@@ -74,12 +77,13 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var heldRead = false
 
     init(
-        side: HTTPServerSide, router: any HTTPRequestRouter, pool: HTTPUpstreamPool, isHTTP2Stream: Bool,
-        logger: Logger
+        side: HTTPServerSide, router: any HTTPRequestRouter, pool: HTTPUpstreamPool, inFlight: InFlightRequests,
+        isHTTP2Stream: Bool, logger: Logger
     ) {
         self.side = side
         self.router = router
         self.pool = pool
+        self.inFlight = inFlight
         self.isHTTP2Stream = isHTTP2Stream
         self.logger = logger
     }
@@ -163,6 +167,11 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
             fail(exchange, refusal)
             return
         }
+        guard inFlight.admit() else {
+            fail(exchange, .loadShed)
+            return
+        }
+        exchange.admitted = true
         router.route(head, on: context.eventLoop).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange else { return }
             switch result {
@@ -299,7 +308,7 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
         // The response is under way: the client must learn it is incomplete.
         recordResponse(exchange, error: failureLabel(failure))
-        self.exchange = nil
+        endExchange(exchange)
         exchange.route?.onComplete?(nil)
         guard let context else { return }
         if isHTTP2Stream, case .reset(let code) = failure, !exchange.upgradedToOrigProto {
@@ -319,7 +328,7 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         recordResponse(exchange, error: nil)
         exchange.rttReported = true
         exchange.route?.onComplete?(elapsed(exchange))
-        self.exchange = nil
+        endExchange(exchange)
         guard let upstream = exchange.upstream, let upstreamChannel = upstream.channel else {
             context.close(promise: nil)
             return
@@ -385,7 +394,7 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         exchange.upstream?.abandon()
         exchange.upstream = nil
         guard !exchange.responseStarted else {
-            self.exchange = nil
+            endExchange(exchange)
             context.close(promise: nil)
             return
         }
@@ -413,7 +422,7 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
             exchange.rttReported = true
             exchange.route?.onComplete?(error == nil ? elapsed(exchange) : nil)
         }
-        self.exchange = nil
+        endExchange(exchange)
         let closing = !isHTTP2Stream && (!exchange.keepAlive || !exchange.requestEnded)
         if !exchange.requestEnded {
             discardingRequest = true
@@ -478,9 +487,20 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         codec.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(code)), promise: nil)
     }
 
+    /// Forgets the exchange in progress, releasing its place among the requests in flight.
+    private func endExchange(_ exchange: Exchange) {
+        if exchange.admitted {
+            exchange.admitted = false
+            inFlight.release()
+        }
+        if self.exchange === exchange {
+            self.exchange = nil
+        }
+    }
+
     private func abandonUpstream() {
         guard let exchange else { return }
-        self.exchange = nil
+        endExchange(exchange)
         exchange.upstream?.abandon()
         exchange.upstream = nil
         if !exchange.rttReported {

@@ -6,7 +6,16 @@ import NIOHTTP2
 /// What the HTTP servers of one proxy side share: their upstream connection pools.
 struct HTTPProxyServer: Sendable {
     let pools: HTTPUpstreamPools
+    let settings: HTTPServerSettings
+    let inFlight: InFlightRequests
     let logger: Logger
+
+    init(pools: HTTPUpstreamPools, settings: HTTPServerSettings = HTTPServerSettings(), logger: Logger) {
+        self.pools = pools
+        self.settings = settings
+        self.inFlight = InFlightRequests(limit: settings.maxInFlightRequests)
+        self.logger = logger
+    }
 
     /// Turns `channel`, whose first bytes detection found to be `version`, into an HTTP proxy server: NIO's HTTP/1
     /// server codec (request heads and headers bounded at 80 KiB; malformed requests, including conflicting
@@ -25,21 +34,22 @@ struct HTTPProxyServer: Sendable {
             try pipeline.configureHTTPServerPipeline(
                 withPipeliningAssistance: true, withServerUpgrade: nil, withErrorHandling: true)
             try pipeline.addHandler(
-                HTTPProxyServerHandler(side: side, router: router, pool: pool, isHTTP2Stream: false, logger: logger))
+                HTTPProxyServerHandler(
+                    side: side, router: router, pool: pool, inFlight: inFlight, isHTTP2Stream: false, logger: logger))
         case .http2:
             var connection = NIOHTTP2Handler.ConnectionConfiguration()
-            connection.initialSettings = [
-                HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
-                HTTP2Setting(parameter: .maxHeaderListSize, value: maximumHeaderListSize),
-            ]
+            connection.initialSettings = settings.initialSettings
             var stream = NIOHTTP2Handler.StreamConfiguration()
-            stream.targetWindowSize = 65535
+            stream.targetWindowSize = settings.initialStreamWindowSize
+            let inFlight = inFlight
             let boundPool = NIOLoopBound(pool, eventLoop: channel.eventLoop)
             let logger = logger
             // GOAWAY and a close once the streams are done when the connection is asked to quiesce (shutdown).
             let manager = NIOHTTP2ServerConnectionManagementHandler(
                 eventLoop: channel.eventLoop,
-                configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil))
+                configuration: .init(
+                    maxIdleTime: nil, maxAge: nil, maxGraceTime: nil,
+                    keepalive: settings.keepAlive.map { .init(pingInterval: $0.interval, ackTimeout: $0.timeout) }))
             _ = try pipeline.configureHTTP2Pipeline(
                 mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
                 streamDelegate: manager.http2StreamDelegate
@@ -48,7 +58,8 @@ struct HTTPProxyServer: Sendable {
                     try stream.pipeline.syncOperations.addHandlers([
                         HTTP2FramePayloadToHTTP1ServerCodec(),
                         HTTPProxyServerHandler(
-                            side: side, router: router, pool: boundPool.value, isHTTP2Stream: true, logger: logger),
+                            side: side, router: router, pool: boundPool.value, inFlight: inFlight,
+                            isHTTP2Stream: true, logger: logger),
                     ])
                 }
             }

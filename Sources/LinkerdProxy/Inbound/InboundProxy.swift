@@ -77,6 +77,8 @@ public final class InboundProxy: Service, Sendable {
         /// how many idle HTTP/1 connections to the application are kept, and for how long.
         public var http1IdleTimeout: TimeAmount = .seconds(3)
         public var http1MaxIdlePerEndpoint = 10_000
+        /// The HTTP server's settings (`…_SERVER_HTTP2_*`, `…_MAX_IN_FLIGHT`).
+        public var httpServer = HTTPServerSettings()
 
         /// Whether connections to `destination` skip HTTP detection.
         func isOpaque(_ destination: SocketAddress) -> Bool {
@@ -115,6 +117,8 @@ public final class InboundProxy: Service, Sendable {
             opaquePorts = inbound.opaquePorts
             http1IdleTimeout = TimeAmount(inbound.http1Pool.idleTimeout)
             http1MaxIdlePerEndpoint = inbound.http1Pool.maxIdlePerEndpoint
+            httpServer = HTTPServerSettings(
+                http2: inbound.http2Server, maxInFlightRequests: inbound.maxInFlightRequests)
         }
     }
 
@@ -144,7 +148,7 @@ public final class InboundProxy: Service, Sendable {
             pools: HTTPUpstreamPools(
                 connector: connector, credentials: credentials,
                 idleTimeout: settings.http1IdleTimeout, maximumIdlePerTarget: settings.http1MaxIdlePerEndpoint),
-            logger: logger)
+            settings: settings.httpServer, logger: logger)
         let server = InboundConnectionServer(
             settings: settings, credentials: credentials, localName: credentials.localName.lowercased(),
             connector: connector, http: http, metrics: metrics, logger: logger, onForward: onForward)

@@ -50,6 +50,8 @@ public final class OutboundProxy: Service, Sendable {
         /// `LINKERD2_PROXY_OUTBOUND_MAX_IDLE_CONNS_PER_ENDPOINT` and `..._OUTBOUND_HTTP1_CONNECTION_POOL_IDLE_TIMEOUT`.
         public var http1IdleTimeout: TimeAmount = .seconds(3)
         public var http1MaxIdlePerEndpoint = 10_000
+        /// The HTTP server's settings (`…_SERVER_HTTP2_*`, `…_MAX_IN_FLIGHT`).
+        public var httpServer = HTTPServerSettings()
 
         /// Settings with upstream's defaults: 1 s to connect, 10 s to detect, no keepalive or user timeout.
         public init(
@@ -82,6 +84,8 @@ public final class OutboundProxy: Service, Sendable {
             informationalHeaders = !(outbound.disableInformationalHeaders || outbound.ingressMode)
             http1IdleTimeout = TimeAmount(outbound.http1Pool.idleTimeout)
             http1MaxIdlePerEndpoint = outbound.http1Pool.maxIdlePerEndpoint
+            httpServer = HTTPServerSettings(
+                http2: outbound.http2Server, maxInFlightRequests: outbound.maxInFlightRequests)
         }
     }
 
@@ -111,7 +115,7 @@ public final class OutboundProxy: Service, Sendable {
             pools: HTTPUpstreamPools(
                 connector: connector, credentials: credentials, idleTimeout: settings.http1IdleTimeout,
                 maximumIdlePerTarget: settings.http1MaxIdlePerEndpoint),
-            logger: logger)
+            settings: settings.httpServer, logger: logger)
         let server = OutboundConnectionServer(
             settings: settings, resolver: resolver, credentials: credentials, connector: connector, http: http,
             metrics: metrics, logger: logger)
