@@ -26,14 +26,24 @@ struct LinkerdProxyMain {
         do {
             let app = try ProxyApp(configuration: configuration, logger: logger, logFilter: filter)
             let group = ShutdownBox()
-            let serviceGroup = ServiceGroup(
-                configuration: .init(
-                    services: app.services { group.shutdown() }.map { .init(service: $0) },
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            var groupConfiguration = ServiceGroupConfiguration(
+                services: app.services { group.shutdown() }.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            // In-flight requests and spliced connections may drain for LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD; then
+            // every service is cancelled, which closes what is left.
+            groupConfiguration.maximumGracefulShutdownDuration = configuration.admin.shutdownGracePeriod
+            let serviceGroup = ServiceGroup(configuration: groupConfiguration)
             group.set(serviceGroup)
             logger.info("Admin interface on \(configuration.listeners.admin)")
             logger.info("Local identity is \(configuration.identity.localName.name)")
-            try await serviceGroup.run()
+            do {
+                try await serviceGroup.run()
+                logger.info("Shutdown completed gracefully")
+            } catch {
+                logger.warning(
+                    "Graceful shutdown did not complete in \(configuration.admin.shutdownGracePeriod), terminating now",
+                    metadata: ["error": "\(error)"])
+            }
         } catch {
             logger.error("Initialization failure: \(error)")
             exit(1)
