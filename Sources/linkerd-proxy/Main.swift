@@ -30,7 +30,7 @@ struct LinkerdProxyMain {
                 services: app.services { group.shutdown() }.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             // In-flight requests and spliced connections may drain for LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD; then
-            // every service is cancelled, which closes what is left.
+            // the group cancels every service, which closes what is left.
             groupConfiguration.maximumGracefulShutdownDuration = configuration.admin.shutdownGracePeriod
             let serviceGroup = ServiceGroup(configuration: groupConfiguration)
             group.set(serviceGroup)
@@ -38,11 +38,10 @@ struct LinkerdProxyMain {
             logger.info("Local identity is \(configuration.identity.localName.name)")
             do {
                 try await serviceGroup.run()
-                logger.info("Shutdown completed gracefully")
+                logger.info("Shutdown completed")
             } catch {
-                logger.warning(
-                    "Graceful shutdown did not complete in \(configuration.admin.shutdownGracePeriod), terminating now",
-                    metadata: ["error": "\(error)"])
+                logger.error("the proxy stopped: \(error)")
+                exit(1)
             }
         } catch {
             logger.error("Initialization failure: \(error)")
