@@ -20,10 +20,12 @@ help: ## Show this help
 build: ## Build every target (debug)
 	$(SWIFT) build
 
-deps: ## Install what the tests need (iptables, iproute2 and nsenter for the network-namespace tests; kubernetes-validate for ManifestTests; grpcio for the identity cross-check); quick when already present
+deps: ## Install what the tests need (iptables, iproute2 and nsenter for the network-namespace tests; tcpdump, curl and nghttp2-client for the mesh in namespaces; kubernetes-validate for ManifestTests; grpcio for the identity cross-check); quick when already present
 	@if [ "$$(id -u)" = 0 ] && ! { command -v iptables-nft && command -v iptables-legacy && command -v ip \
-			&& command -v nsenter && command -v setpriv; } >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables iproute2 util-linux; fi
+			&& command -v nsenter && command -v setpriv && command -v tcpdump && command -v curl \
+			&& command -v nghttp && command -v h2load; } >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables iproute2 util-linux \
+			tcpdump curl nghttp2-client; fi
 	@python3 -c 'import kubernetes_validate' 2>/dev/null || { \
 		python3 -m pip --version >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-pip; }; \
 		python3 -m pip install --quiet kubernetes-validate==1.37.0 2>/dev/null \

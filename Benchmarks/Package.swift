@@ -89,7 +89,7 @@ let package = Package(
             path: "Sources/WebhookLoad",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
-            // `proxy-bench.sh`: one proxy per process (inbound, outbound or a plaintext single proxy), on one
+        // `proxy-bench.sh`: one proxy per process (inbound, outbound or a plaintext single proxy), on one
         // event-loop thread, so that each one's resident memory and CPU time can be read from /proc.
         .executableTarget(
             name: "ProxyPair",

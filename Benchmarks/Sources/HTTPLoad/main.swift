@@ -201,7 +201,8 @@ final class Driver: @unchecked Sendable {
             let port = options.port
             multiplexer.createStreamChannel { stream in
                 stream.eventLoop.makeCompletedFuture {
-                    try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .http))
+                    try stream.pipeline.syncOperations.addHandler(
+                        HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .http))
                     try stream.pipeline.syncOperations.addHandler(HTTP2Exchange(driver: driver, due: due, port: port))
                 }
             }.whenFailure { _ in driver.complete(due: due, ok: false) }
