@@ -3,6 +3,8 @@ import LinkerdCore
 import LinkerdProxy
 import LinkerdProxyCore
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -24,7 +26,14 @@ struct LinkerdProxyMain {
         LoggingSystem.bootstrap { label in ProxyLogHandler(label: label, filter: filter, json: json) }
         let logger = Logger(label: "linkerd.proxy")
         do {
-            let app = try ProxyApp(configuration: configuration, logger: logger, logFilter: filter)
+            // The data path on LINKERD2_PROXY_CORES threads (one by default); the control plane on a thread of its own.
+            let cores = configuration.workers.count(availableProcessors: System.coreCount)
+            let dataPath = MultiThreadedEventLoopGroup(numberOfThreads: cores)
+            let controlPlane = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            logger.info("Data path on \(cores) thread\(cores == 1 ? "" : "s")")
+            let app = try ProxyApp(
+                configuration: configuration, logger: logger, logFilter: filter, eventLoopGroup: dataPath,
+                controlEventLoopGroup: controlPlane)
             let group = ShutdownBox()
             var groupConfiguration = ServiceGroupConfiguration(
                 services: app.services { group.shutdown() }.map { .init(service: $0) },

@@ -40,11 +40,18 @@ public final class ProxyApp: Sendable {
     ///   - logFilter: the filter the process's log handler reads, which `PUT /proxy-log-level` replaces; by
     ///     default a new one from the configuration.
     ///   - clock: the wall clock for certificate lifetimes and refreshes.
+    ///   - eventLoopGroup: the data path's event loops (inbound and outbound connections and their upstreams):
+    ///     `linkerd-proxy` gives it `LINKERD2_PROXY_CORES` threads, one by default.
+    ///   - controlEventLoopGroup: the control plane's (admin server, Certify, Destination), kept apart so that
+    ///     control work never waits behind the data path or delays it, as upstream's `admin` thread does; by default
+    ///     the data path's.
     public init(
         configuration: ProxyConfiguration, logger: Logger, logFilter: LogFilterStore? = nil,
         clock: any WallClock = SystemWallClock(),
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        controlEventLoopGroup: (any EventLoopGroup)? = nil
     ) throws(ProxyStartupError) {
+        let controlGroup = controlEventLoopGroup ?? eventLoopGroup
         self.configuration = configuration
         let identitySettings = configuration.identity
         let trustAnchors: IdentityTrustAnchors
@@ -66,7 +73,7 @@ public final class ProxyApp: Sendable {
                     host: service.host.description, port: Int(service.port),
                     serverIdentity: service.serverName?.name ?? identitySettings.localName.name,
                     tokenPath: identitySettings.tokenFile, plaintext: service.isLoopback),
-                files: files, trustAnchors: trustAnchors, clock: clock, eventLoopGroup: eventLoopGroup)
+                files: files, trustAnchors: trustAnchors, clock: clock, eventLoopGroup: controlGroup)
             schedule = try IdentityRefreshSchedule(
                 minimumRefresh: identitySettings.minRefresh, maximumRefresh: identitySettings.maxRefresh)
         } catch {
@@ -95,7 +102,7 @@ public final class ProxyApp: Sendable {
             destination = try DestinationClient(
                 configuration: DestinationClient.Configuration(proxyConfiguration: configuration),
                 security: .forControlPlane(destinationAddress, credentials: credentials), clock: clock,
-                logger: logger.with(label: "destination"), eventLoopGroup: eventLoopGroup)
+                logger: logger.with(label: "destination"), eventLoopGroup: controlGroup)
             let discovery = DiscoveryResolver(
                 destination: destination, settings: DiscoveryResolver.Settings(configuration: configuration),
                 metrics: registry, logger: logger.with(label: "discovery"))
@@ -120,7 +127,7 @@ public final class ProxyApp: Sendable {
                 return registry.render() + ProxyProcessMetrics.render(credentials: credentials, startedAt: started)
             },
             onShutdown: { shutdownTrigger.fire() }, logger: logger.with(label: "admin"),
-            eventLoopGroup: eventLoopGroup)
+            eventLoopGroup: controlGroup)
     }
 
     /// The services to run, in start order, and what ends the proxy: `/shutdown` calls `onShutdownRequest` (set it
