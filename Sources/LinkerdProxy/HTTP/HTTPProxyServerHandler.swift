@@ -52,6 +52,8 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         var rttReported = false
         /// Whether the request counts against the in-flight limit (released when the exchange ends).
         var admitted = false
+        /// The `grpc-*` status fields of a trailers-only gRPC response, to send as trailers.
+        var statusTrailers: HTTPHeaders?
 
         init(head: HTTPRequestHead, clientVersion: HTTPVersion, downgraded: Bool, keepAlive: Bool, isUpgrade: Bool) {
             self.head = head
@@ -141,23 +143,37 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.fireChannelInactive()
     }
 
+    /// An HTTP/1 client that ended its output sends no more requests: an idle connection closes now, a busy one
+    /// after its response.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event, !isHTTP2Stream {
+            if let exchange {
+                exchange.keepAlive = false
+            } else {
+                context.close(promise: nil)
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     private func startRequest(_ received: HTTPRequestHead, context: ChannelHandlerContext) {
         var head = received
         let clientVersion = head.version
         var downgraded = false
-        switch side {
-        case .inbound(let clientIdentity):
-            if head.version.major == 2, HTTPHeaderRules.downgradeFromOrigProto(&head) != nil {
-                downgraded = true
-            }
-            HTTPHeaderRules.setClientIdentity(clientIdentity, in: &head.headers)
-        case .outbound:
-            break
+        if case .inbound = side, head.version.major == 2, HTTPHeaderRules.downgradeFromOrigProto(&head) != nil {
+            downgraded = true
         }
         let isUpgrade = !isHTTP2Stream && HTTPHeaderRules.isUpgrade(head)
-        let keepAlive = !isHTTP2Stream && head.isKeepAlive && head.version == .http1_1 && !isUpgrade
+        // Any `Upgrade` header (even h2c, which is not honoured) makes NIO's decoder stop parsing after this request:
+        // such a connection cannot carry another one.
+        let keepAlive =
+            !isHTTP2Stream && head.isKeepAlive && head.version == .http1_1 && !head.headers.contains(name: "upgrade")
         if !isUpgrade {
             HTTPHeaderRules.stripHopByHop(&head.headers)
+        }
+        // After the hop-by-hop rules, so that a client cannot have `Connection` remove the verified identity.
+        if case .inbound(let clientIdentity) = side {
+            HTTPHeaderRules.setClientIdentity(clientIdentity, in: &head.headers)
         }
         let exchange = Exchange(
             head: head, clientVersion: clientVersion, downgraded: downgraded, keepAlive: keepAlive,
@@ -173,7 +189,11 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
         exchange.admitted = true
         router.route(head, on: context.eventLoop).assumeIsolated().whenComplete { result in
-            guard self.exchange === exchange else { return }
+            guard self.exchange === exchange else {
+                // The client went away while the request waited: the endpoint picked for it is not used.
+                if case .success(let route) = result { route.onComplete?(nil) }
+                return
+            }
             switch result {
             case .success(let route):
                 self.connect(exchange, route: route, isUpgrade: isUpgrade)
@@ -274,6 +294,10 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
             prepare(&head, for: exchange)
             if exchange.isGRPC, let status = head.headers.first(name: "grpc-status").flatMap({ Int($0) }) {
                 exchange.grpcStatus = status
+                // A trailers-only gRPC response (one HEADERS frame ending the stream) reaches this handler as a head
+                // and an empty end; written so, it would become HEADERS, then an empty DATA frame ending the stream,
+                // which gRPC clients reject. Its status goes in the trailers instead.
+                if isHTTP2Stream { exchange.statusTrailers = Self.takeGRPCStatus(from: &head.headers) }
             }
             context.write(wrapOutboundOut(.head(head)), promise: nil)
             if exchange.switchingToSplice {
@@ -282,10 +306,15 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .body(let body):
             reportRTT(exchange)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        case .end(let trailers):
+        case .end(var trailers):
             reportRTT(exchange)
             if exchange.isGRPC, let status = trailers?.first(name: "grpc-status").flatMap({ Int($0) }) {
                 exchange.grpcStatus = status
+            }
+            if let statusTrailers = exchange.statusTrailers {
+                var merged = trailers ?? HTTPHeaders()
+                merged.add(contentsOf: statusTrailers)
+                trailers = merged
             }
             finish(exchange, with: .end(trailers), error: nil)
         }
@@ -309,7 +338,10 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         // The response is under way: the client must learn it is incomplete.
         recordResponse(exchange, error: failureLabel(failure))
         endExchange(exchange)
-        exchange.route?.onComplete?(nil)
+        if !exchange.rttReported {
+            exchange.rttReported = true
+            exchange.route?.onComplete?(nil)
+        }
         guard let context else { return }
         if isHTTP2Stream, case .reset(let code) = failure, !exchange.upgradedToOrigProto {
             resetStream(context: context, code: code)
@@ -400,7 +432,7 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
         var request = exchange.head
         request.version = isHTTP2Stream ? .http2 : exchange.clientVersion
-        let head = error.response(to: request, informational: side.informationalHeaders)
+        var head = error.response(to: request, informational: side.informationalHeaders)
         exchange.responseStarted = true
         exchange.responseStatus = Int(head.status.code)
         if exchange.isGRPC {
@@ -409,8 +441,9 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         if error.closesConnection {
             exchange.keepAlive = false
         }
+        let trailers = isHTTP2Stream && exchange.isGRPC ? Self.takeGRPCStatus(from: &head.headers) : nil
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        finish(exchange, with: .end(nil), error: error.metricLabel)
+        finish(exchange, with: .end(trailers), error: error.metricLabel)
     }
 
     /// Writes the response's last part and closes the books on `exchange`; an HTTP/1 connection that is not kept,
@@ -462,6 +495,18 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
             statusCode: exchange.responseStatus, grpcStatus: exchange.isGRPC ? (exchange.grpcStatus ?? 2) : nil,
             isFailure: isFailure, error: error, latencyNanoseconds: now &- exchange.startedAt.uptimeNanoseconds,
             now: now)
+    }
+
+    /// Removes the `grpc-status`, `grpc-message` and `grpc-status-details-bin` fields from `headers` and returns them.
+    private static func takeGRPCStatus(from headers: inout HTTPHeaders) -> HTTPHeaders {
+        var status = HTTPHeaders()
+        for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+            for value in headers[name] {
+                status.add(name: name, value: value)
+            }
+            headers.remove(name: name)
+        }
+        return status
     }
 
     /// gRPC codes classified as failures by default (§2.10): Unknown, DeadlineExceeded, PermissionDenied, Internal,

@@ -70,8 +70,8 @@ struct HTTPProxyServer: Sendable {
 }
 
 /// The last handler of an HTTP/2 server connection: a connection-level error (a protocol violation, or a flood
-/// NIO's HTTP/2 handler stopped: rapid resets, CONTINUATION or control-frame floods, after it sent its GOAWAY)
-/// closes the connection, which nothing else would do.
+/// NIO's HTTP/2 handler stopped: rapid resets, CONTINUATION or control-frame floods, after it sent its GOAWAY), or
+/// the client ending its output, closes the connection, which nothing else would do.
 private final class ConnectionErrorCloser: ChannelInboundHandler {
     typealias InboundIn = NIOAny
 
@@ -79,6 +79,14 @@ private final class ConnectionErrorCloser: ChannelInboundHandler {
 
     init(logger: Logger) {
         self.logger = logger
+    }
+
+    /// A client that ended its output opens no more streams; what it started has been read.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

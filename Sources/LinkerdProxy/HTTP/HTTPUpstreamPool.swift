@@ -181,13 +181,13 @@ final class HTTPUpstreamPool {
             guard let self else { return }
             let outcome = Result { () throws -> (NIOHTTP2Handler.StreamMultiplexer, ObjectIdentifier) in
                 let channel = try result.get()
+                let id = ObjectIdentifier(channel)
                 do {
-                    let multiplexer = try Self.configureHTTP2Client(on: channel)
-                    let id = ObjectIdentifier(channel)
+                    let multiplexer = try Self.configureHTTP2Client(on: channel) { [weak self] in
+                        self?.forgetHTTP2(target: target, connection: id)
+                    }
                     channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
-                        if case .ready(_, id) = self?.http2[target] {
-                            self?.http2[target] = nil
-                        }
+                        self?.forgetHTTP2(target: target, connection: id)
                     }
                     return (multiplexer, id)
                 } catch {
@@ -208,9 +208,19 @@ final class HTTPUpstreamPool {
         }
     }
 
+    /// Stops handing out `connection` for `target`: it closed, or its peer sent GOAWAY (new streams would fail).
+    private func forgetHTTP2(target: HTTPUpstreamTarget, connection: ObjectIdentifier) {
+        if case .ready(_, connection) = http2[target] {
+            http2[target] = nil
+        }
+    }
+
     /// Adds the HTTP/2 client handlers to a new upstream connection, with upstream's fixed windows (64 KiB per stream;
-    /// connection 1 MiB is the peer's to grant), and releases the bytes the TLS gate held.
-    private static func configureHTTP2Client(on channel: any Channel) throws -> NIOHTTP2Handler.StreamMultiplexer {
+    /// connection 1 MiB is the peer's to grant), and releases the bytes the TLS gate held. `onGoAway` is called when
+    /// the peer sends GOAWAY; the connection itself stays for the streams in flight.
+    private static func configureHTTP2Client(
+        on channel: any Channel, onGoAway: @escaping () -> Void
+    ) throws -> NIOHTTP2Handler.StreamMultiplexer {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
@@ -224,6 +234,7 @@ final class HTTPUpstreamPool {
         ) { pushed in
             pushed.close()
         }
+        try channel.pipeline.syncOperations.addHandler(UpstreamConnectionWatcher(onGoAway: onGoAway))
         TLSHandshakeGate.release(in: channel.pipeline.syncOperations)
         return multiplexer
     }
@@ -276,5 +287,35 @@ final class HTTPUpstreamPools: Sendable {
             return created
         }
         return bound.value
+    }
+}
+
+/// The last handler of an upstream HTTP/2 connection: reports a GOAWAY from the peer, closes the connection when the
+/// peer ends its output (a half-closed connection would otherwise stay open and pooled) or on a connection error.
+private final class UpstreamConnectionWatcher: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+
+    private var onGoAway: (() -> Void)?
+
+    init(onGoAway: @escaping () -> Void) {
+        self.onGoAway = onGoAway
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .goAway = unwrapInboundIn(data).payload, let onGoAway {
+            self.onGoAway = nil
+            onGoAway()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 }

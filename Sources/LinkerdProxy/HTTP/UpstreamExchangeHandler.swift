@@ -173,6 +173,18 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.close(promise: nil)
     }
 
+    /// The upstream ended its output (it closes idle keep-alive connections so): an idle connection is closed, so
+    /// that the pool never hands it out; a busy one is not reused.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            keepAlive = false
+            if receiver == nil {
+                context.close(promise: nil)
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         if let receiver, !responseEnded {
             self.receiver = nil

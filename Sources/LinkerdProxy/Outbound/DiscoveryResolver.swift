@@ -75,6 +75,22 @@ public final class DiscoveryResolver: OutboundEndpointResolver, Service, Sendabl
             for task in tasks.withLock({ $0 }) { task.cancel() }
             answered.finish()
         }
+
+        /// Whether a connection uses the entry's balancer now: long-lived connections send requests without asking
+        /// for a target again, and must keep receiving endpoint updates.
+        var inUse: Bool {
+            guard case .service(let service, _) = target.withLock({ $0 }) else { return false }
+            return service.usage.inUse
+        }
+
+        /// When a connection last asked for the entry or stopped using its balancer.
+        var lastUse: UInt64 {
+            var last = lastUsed.load(ordering: .relaxed)
+            if case .service(let service, _) = target.withLock({ $0 }) {
+                last = max(last, service.usage.lastReleased)
+            }
+            return last
+        }
     }
 
     private let destination: DestinationClient
@@ -145,7 +161,7 @@ public final class DiscoveryResolver: OutboundEndpointResolver, Service, Sendabl
             try? await Task.sleep(for: .seconds(1))
             let now = NIODeadline.now().uptimeNanoseconds
             let expired = entries.withLock { entries in
-                let expired = entries.filter { now &- $0.value.lastUsed.load(ordering: .relaxed) > idle }
+                let expired = entries.filter { now &- $0.value.lastUse > idle && !$0.value.inUse }
                 for key in expired.keys { entries.removeValue(forKey: key) }
                 return Array(expired.values)
             }

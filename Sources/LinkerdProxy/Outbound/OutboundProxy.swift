@@ -180,6 +180,10 @@ struct OutboundConnectionServer: Sendable {
             target = eventLoop.makeFutureWithTask { await resolver.target(for: destination) }
         }
         target.assumeIsolated().whenComplete { result in
+            if case .success(.service(let service, _)) = result {
+                service.connectionOpened()
+                client.closeFuture.whenComplete { _ in service.connectionClosed() }
+            }
             // The resolver cannot fail; the future can only fail if the event loop is shutting down.
             switch result {
             case .failure:

@@ -34,6 +34,10 @@ public final class ServiceBalancer: HTTPRequestRouter, Sendable {
     /// The logical name and port, such as `web.emojivoto.svc.cluster.local:8080`.
     public let name: String
     private let state: Mutex<State>
+    /// The connections using the balancer now, and when the last one closed: discovery keeps the balancer (and its
+    /// `Get` stream) while any uses it, and for its idle timeout afterwards.
+    private let connections = Atomic(0)
+    private let lastReleased = Atomic<UInt64>(0)
     private let metricsLookup: (@Sendable (Endpoint) -> HTTPEndpointMetrics?)?
 
     /// - Parameters:
@@ -48,6 +52,22 @@ public final class ServiceBalancer: HTTPRequestRouter, Sendable {
         self.metricsLookup = metrics
         state = Mutex(
             State(p2c: P2CBalancer(defaultRTT: defaultRTT, decay: decay), queue: queue))
+    }
+
+    /// A connection starts using the balancer; balance it with ``connectionClosed()``.
+    func connectionOpened() {
+        connections.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// A connection that used the balancer closed.
+    func connectionClosed() {
+        lastReleased.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+        connections.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    /// Whether a connection uses the balancer, or when the last one closed (0 if none ever did).
+    var usage: (inUse: Bool, lastReleased: UInt64) {
+        (connections.load(ordering: .relaxed) > 0, lastReleased.load(ordering: .relaxed))
     }
 
     /// The endpoints known now.
