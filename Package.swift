@@ -375,8 +375,20 @@ let package = Package(
             dependencies: [
                 "LinkerdNetworkTestSupport", "LinkerdTransport", "LinkerdProxyInitCLI", "LinkerdProxyInit",
                 "LinkerdCore", "LinkerdTestSupport", "LinkerdInject", "KubeModel",
+                // The mesh in namespaces (MeshNamespaceTests): the proxy's TCPSplice, the identity service, the fake
+                // Destination service, and the servers around them.
+                "LinkerdProxy", "LinkerdProxyTestSupport", "LinkerdIdentityServer", "KubeTestServer", "KubeClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: strictSettings
         ),
