@@ -211,29 +211,44 @@ struct CurlResult {
 
 /// Runs curl, a client that is not ours, against `url` with `arguments`, and parses `--include` output.
 func curl(_ arguments: [String], url: String, body: String? = nil) async throws -> CurlResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    process.arguments = ["--silent", "--show-error", "--include", "--max-time", "10"] + arguments + [url]
-    let output = Pipe()
-    let errors = Pipe()
-    let input = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    process.standardInput = input
-    try process.run()
-    if let body {
-        input.fileHandleForWriting.write(Data(body.utf8))
+    let (status, text, errorText) = try await onOwnThread { () throws -> (Int32, String, String) in
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["--silent", "--show-error", "--include", "--max-time", "10"] + arguments + [url]
+        let output = Pipe()
+        let errors = Pipe()
+        let input = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        process.standardInput = input
+        try process.run()
+        if let body {
+            input.fileHandleForWriting.write(Data(body.utf8))
+        }
+        try input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (
+            process.terminationStatus, String(decoding: data, as: UTF8.self),
+            String(decoding: errorData, as: UTF8.self)
+        )
     }
-    try input.fileHandleForWriting.close()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-        throw CurlFailed(
-            status: process.terminationStatus, output: text, errorOutput: String(decoding: errorData, as: UTF8.self))
+    guard status == 0 else {
+        throw CurlFailed(status: status, output: text, errorOutput: errorText)
     }
     return parseCurlOutput(text)
+}
+
+/// Runs `body`, which blocks (waiting for a child process), on a thread of its own. Blocking a thread of Swift's
+/// cooperative pool instead, which has one thread per core, would stall every task the proxies, the identity service
+/// and the fake Destination service under test need meanwhile: with two cores, two curls at once stopped them all.
+func onOwnThread<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.name = "test child process"
+        thread.start()
+    }
 }
 
 struct CurlFailed: Error, CustomStringConvertible {
