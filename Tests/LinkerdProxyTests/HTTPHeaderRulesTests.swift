@@ -128,6 +128,17 @@ struct HTTPHeaderRulesTests {
         #expect(grpc.headers["connection"].isEmpty)
     }
 
+    @Test("gRPC is HTTP/2 with a content type starting application/grpc, in any case")
+    func grpcDetection() {
+        #expect(
+            HTTPHeaderRules.isGRPC(head(.POST, "/s/M", version: .http2, [("content-type", "Application/GRPC+proto")])))
+        #expect(HTTPHeaderRules.isGRPC(head(.POST, "/s/M", version: .http2, [("content-type", "application/grpc")])))
+        #expect(!HTTPHeaderRules.isGRPC(head(.POST, "/s/M", version: .http2, [("content-type", "application/grp")])))
+        #expect(!HTTPHeaderRules.isGRPC(head(.POST, "/s/M", version: .http2, [("content-type", "text/plain")])))
+        #expect(!HTTPHeaderRules.isGRPC(head(.POST, "/s/M", version: .http2)))
+        #expect(!HTTPHeaderRules.isGRPC(head(.POST, "/s/M", [("content-type", "application/grpc")])))
+    }
+
     @Test("grpc-message is percent-encoded and l5d-proxy-error has no control characters")
     func errorTextEncoding() {
         let error = HTTPProxyError.connectFailed("a%b\r\nc é")

@@ -110,9 +110,15 @@ enum HTTPHeaderRules {
     }
 
     /// Whether `head` is a gRPC request: HTTP/2 with a `content-type` starting `application/grpc`.
+    /// Called for every request, so the content type is compared byte by byte, without building a lowercased copy.
     static func isGRPC(_ head: HTTPRequestHead) -> Bool {
-        head.version.major == 2
-            && (head.headers.first(name: "content-type")?.lowercased().hasPrefix("application/grpc") ?? false)
+        guard head.version.major == 2, let contentType = head.headers.first(name: "content-type") else { return false }
+        let prefix = "application/grpc".utf8
+        let value = contentType.utf8
+        guard value.count >= prefix.count else { return false }
+        return zip(value, prefix).allSatisfy { byte, expected in
+            byte == expected || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == expected)
+        }
     }
 }
 
