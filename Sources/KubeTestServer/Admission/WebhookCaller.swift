@@ -119,6 +119,10 @@ struct WebhookCaller: Sendable {
                         message: "received invalid webhook response: the server responded with HTTP "
                             + "\(status.code)"))
             }
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            // The client's own deadline and the timer above race; either way it is the webhook's timeout.
+            let timedOut = WebhookTimeout(seconds: timeout)
+            return .failure(Failure(message: "failed to call webhook: Post \"\(url)\": \(timedOut)"))
         } catch {
             return .failure(Failure(message: "failed to call webhook: Post \"\(url)\": \(error)"))
         }
