@@ -182,6 +182,22 @@ struct HTTPMeshTests {
         }
     }
 
+    @Test("Pipelined HTTP/1.1 requests sent in one write are answered in order; Connection: close ends the connection")
+    func pipelinedRequests() async throws {
+        try await withMesh { outboundPort, _, app, _ in
+            func post(_ body: String, close: Bool = false) -> String {
+                "POST /\(body) HTTP/1.1\r\nHost: api\r\nContent-Length: \(body.utf8.count)\r\n"
+                    + (close ? "Connection: close\r\n" : "") + "\r\n" + body
+            }
+            let received = try await rawHTTPExchange(
+                port: outboundPort, post("one") + post("two") + post("three", close: true))
+            // Each response ends with its echoed body; in order, they name the requests.
+            let echoed = received.split(separator: "HTTP/1.1 200 ").map { $0.split(separator: "echo:").last ?? "" }
+            #expect(echoed == ["one", "two", "three"], "\(received)")
+            #expect(app.requests.suffix(3).map(\.head.uri) == ["/one", "/two", "/three"])
+        }
+    }
+
     @Test("An absolute-form target stays absolute end to end")
     func absoluteForm() async throws {
         try await withMesh { outboundPort, _, app, _ in

@@ -4,8 +4,9 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 
-/// Forwards the HTTP requests of one server-side connection (HTTP/1, after NIO's server codec and pipelining
-/// handler) or one HTTP/2 stream (after NIO's HTTP/2-to-HTTP/1 codec) to their upstreams, and their responses back.
+/// Forwards the HTTP requests of one server-side connection (HTTP/1, after NIO's server codec and
+/// ``HTTP1RequestSequencer``) or one HTTP/2 stream (after NIO's HTTP/2-to-HTTP/1 codec) to their upstreams, and
+/// their responses back.
 ///
 /// Per request, on the connection's event loop and without tasks:
 /// 1. the header rules of the side (``HTTPServerSide``): the `l5d-orig-proto` downgrade and `l5d-client-id`
@@ -375,7 +376,7 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
                 clientPipeline.removeHandler(self, promise: nil)
                 upstreamPipeline.removeHandler(upstream, promise: nil)
                 _ = TCPSplice.splice(client, upstreamChannel)
-                try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPServerPipelineHandler.self))
+                try clientPipeline.removeHandler(clientPipeline.handler(type: HTTP1RequestSequencer.self))
                 try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPServerProtocolErrorHandler.self))
                 try clientPipeline.removeHandler(clientPipeline.handler(type: NIOHTTPResponseHeadersValidator.self))
                 try clientPipeline.removeHandler(clientPipeline.handler(type: HTTPResponseEncoder.self))
@@ -385,8 +386,8 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
                 try upstreamPipeline.removeHandler(upstreamPipeline.handler(type: HTTPRequestEncoder.self))
                 try upstreamPipeline.removeHandler(
                     upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self))
-                // The HTTP handlers may have held a read back (pipelining waits for a response's end, which an
-                // upgrade never has); the splice paces reads from here on.
+                // The HTTP handlers may have held a read back (a request pipelined behind the upgrade waits for a
+                // response's end, which an upgrade never has); the splice paces reads from here on.
                 client.read()
                 upstreamChannel.read()
             } catch {

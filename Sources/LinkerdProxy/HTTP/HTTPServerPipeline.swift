@@ -19,7 +19,8 @@ struct HTTPProxyServer: Sendable {
 
     /// Turns `channel`, whose first bytes detection found to be `version`, into an HTTP proxy server: NIO's HTTP/1
     /// server codec (request heads and headers bounded at 80 KiB; malformed requests, including conflicting
-    /// `Content-Length` and `Transfer-Encoding`, answered with 400 and closed) with pipelining kept in order, or NIO's
+    /// `Content-Length` and `Transfer-Encoding`, answered with 400 and closed) with pipelining kept in order by
+    /// ``HTTP1RequestSequencer``, or NIO's
     /// HTTP/2 server (its flood protections: reset-rate, CONTINUATION and glitch limits) with one
     /// ``HTTPProxyServerHandler`` per stream, serving `side` with `router`. Call it on the channel's event loop;
     /// handlers are added at the end.
@@ -32,7 +33,11 @@ struct HTTPProxyServer: Sendable {
         switch version {
         case .http1:
             try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: true, withServerUpgrade: nil, withErrorHandling: true)
+                withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: true)
+            // In NIO's place for its pipelining handler: before the header validator and the error handler.
+            try pipeline.addHandler(
+                HTTP1RequestSequencer(), position: .before(pipeline.handler(type: NIOHTTPResponseHeadersValidator.self))
+            )
             try pipeline.addHandler(
                 HTTPProxyServerHandler(
                     side: side, router: router, pool: pool, inFlight: inFlight, isHTTP2Stream: false, logger: logger))
