@@ -32,6 +32,31 @@ struct HTTPProxyBehaviourTests {
         await app.close()
     }
 
+    @Test("An upstream HTTP/1 connection is reused while fresh and closed once idle past the pool's timeout")
+    func idleUpstreamConnectionsExpire() async throws {
+        let app = try await TestHTTPApp.start()
+        try await withOutboundProxy(
+            originalDestination: try app.address, http1IdleTimeout: .milliseconds(300),
+            credentials: try uncertifiedCredentials(localName)
+        ) { port, _ in
+            // One client connection, so one event loop and its pool, for all three requests.
+            let client = try await TestClient.connect(port: port)
+            func exchange(_ path: String, answered count: Int) async throws {
+                try await client.send("GET /\(path) HTTP/1.1\r\nHost: app\r\n\r\n")
+                try await eventually("\(count) responses") {
+                    client.received.text.split(separator: "HTTP/1.1 200").count == count
+                }
+            }
+            try await exchange("first", answered: 1)
+            try await exchange("second", answered: 2)
+            #expect(app.connections == 1, "the second request reuses the pooled connection")
+            try await Task.sleep(for: .seconds(1))
+            try await exchange("third", answered: 3)
+            #expect(app.connections == 2, "the idle connection was closed; the third request needed a new one")
+        }
+        await app.close()
+    }
+
     @Test("Headers over the limit are refused with a 4xx before anything is forwarded")
     func oversizedHeaders() async throws {
         let app = try await TestHTTPApp.start()

@@ -24,12 +24,13 @@ final class TableResolver: OutboundEndpointResolver {
 /// `originalDestination`.
 func withOutboundProxy(
     originalDestination: SocketAddress, resolver: any OutboundEndpointResolver = OriginalDestinationResolver(),
-    detectTimeout: TimeAmount = .seconds(10), credentials: ProxyCredentials,
-    _ body: (_ port: Int, _ proxy: OutboundProxy) async throws -> Void
+    detectTimeout: TimeAmount = .seconds(10), http1IdleTimeout: TimeAmount = .seconds(3),
+    credentials: ProxyCredentials, _ body: (_ port: Int, _ proxy: OutboundProxy) async throws -> Void
 ) async throws {
-    let settings = OutboundProxy.Settings(
+    var settings = OutboundProxy.Settings(
         listenAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0),
         originalDestination: .fixed(originalDestination), detectTimeout: detectTimeout)
+    settings.http1IdleTimeout = http1IdleTimeout
     let proxy = OutboundProxy(
         settings: settings, resolver: resolver, credentials: credentials, logger: Logger(label: "test.outbound"))
     try await whileServing({ try await proxy.run() }, bound: { try await proxy.waitUntilBound() }) { port in

@@ -189,6 +189,10 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         exchange.admitted = true
+        if let route = router.immediateRoute(head) {
+            connect(exchange, route: route, isUpgrade: isUpgrade)
+            return
+        }
         router.route(head, on: context.eventLoop).assumeIsolated().whenComplete { result in
             guard self.exchange === exchange else {
                 // The client went away while the request waited: the endpoint picked for it is not used.

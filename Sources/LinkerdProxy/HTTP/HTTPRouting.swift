@@ -30,6 +30,14 @@ protocol HTTPRequestRouter: Sendable {
     /// The route for `head` (already rewritten by the proxy's header rules), on `eventLoop`. The future fails with an
     /// ``HTTPProxyError`` to have the proxy answer the request itself (fail-fast, load shed).
     func route(_ head: HTTPRequestHead, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamRoute>
+
+    /// The route for `head` when it is known at once, which spares the request a future; nil means ask
+    /// ``route(_:on:)``.
+    func immediateRoute(_ head: HTTPRequestHead) -> UpstreamRoute?
+}
+
+extension HTTPRequestRouter {
+    func immediateRoute(_ head: HTTPRequestHead) -> UpstreamRoute? { nil }
 }
 
 /// Which proxy side serves the requests of a connection, and what that side knows of it.
@@ -56,10 +64,15 @@ struct FixedAddressRouter: HTTPRequestRouter {
     let metrics: HTTPEndpointMetrics?
 
     func route(_ head: HTTPRequestHead, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamRoute> {
+        eventLoop.makeSucceededFuture(fixedRoute(head))
+    }
+
+    func immediateRoute(_ head: HTTPRequestHead) -> UpstreamRoute? { fixedRoute(head) }
+
+    private func fixedRoute(_ head: HTTPRequestHead) -> UpstreamRoute {
         let version: HTTPUpstreamTarget.Version = head.version.major == 2 ? .http2 : .http1
-        return eventLoop.makeSucceededFuture(
-            UpstreamRoute(
-                target: HTTPUpstreamTarget(address: address, identity: nil, serverName: nil, version: version),
-                metrics: metrics))
+        return UpstreamRoute(
+            target: HTTPUpstreamTarget(address: address, identity: nil, serverName: nil, version: version),
+            metrics: metrics)
     }
 }

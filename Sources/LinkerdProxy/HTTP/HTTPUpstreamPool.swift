@@ -38,12 +38,13 @@ final class HTTPUpstreamPool {
     private let maximumIdlePerTarget: Int
     private var idleHTTP1: [HTTPUpstreamTarget: [IdleConnection]] = [:]
     private var http2: [HTTPUpstreamTarget: HTTP2Connection] = [:]
-    private var nextIdleID = 0
+    /// Closes the HTTP/1 connections idle for ``idleTimeout``; armed while any connection is idle. One timer for
+    /// the pool rather than one per idle period, which would cost a scheduled task (and its promise) per request.
+    private var idleSweep: Scheduled<Void>?
 
     private struct IdleConnection {
-        var id: Int
         var handler: UpstreamExchangeHandler
-        var timer: Scheduled<Void>
+        var idleSince: NIODeadline
     }
 
     /// The shared HTTP/2 connection to a target: being connected (with the requests waiting for it), or ready.
@@ -80,7 +81,6 @@ final class HTTPUpstreamPool {
     private func http1Exchange(for target: HTTPUpstreamTarget, _ done: @escaping ExchangeCallback) {
         while var idle = idleHTTP1[target], let connection = idle.popLast() {
             idleHTTP1[target] = idle.isEmpty ? nil : idle
-            connection.timer.cancel()
             if connection.handler.channel?.isActive == true {
                 done(.success(connection.handler))
                 return
@@ -108,23 +108,42 @@ final class HTTPUpstreamPool {
             channel.close(promise: nil)
             return
         }
-        nextIdleID += 1
-        let id = nextIdleID
-        let timer = eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { [weak self] in
-            self?.forgetIdle(target: target, id: id)
-            channel.close(promise: nil)
+        // The most recently used connection is reused first (`popLast`), so the oldest idle ones expire.
+        let now = NIODeadline.now()
+        idleHTTP1[target, default: []].append(IdleConnection(handler: handler, idleSince: now))
+        if idleSweep == nil {
+            scheduleIdleSweep(at: now + idleTimeout)
         }
-        // A connection the upstream closes while idle stays listed until its timer fires (the reuse path skips it):
-        // watching its close future instead would add a callback per request over a long-lived connection.
-        idleHTTP1[target, default: []].append(IdleConnection(id: id, handler: handler, timer: timer))
     }
 
-    private func forgetIdle(target: HTTPUpstreamTarget, id: Int) {
-        guard let index = idleHTTP1[target]?.firstIndex(where: { $0.id == id }) else { return }
-        idleHTTP1[target]?[index].timer.cancel()
-        idleHTTP1[target]?.remove(at: index)
-        if idleHTTP1[target]?.isEmpty == true {
-            idleHTTP1[target] = nil
+    /// Closes the idle HTTP/1 connections whose time is up, and those the upstream closed meanwhile (the reuse path
+    /// skips them too: watching each one's close future would add a callback per request over a long-lived
+    /// connection); comes back when the next one's time is up.
+    private func sweepIdleConnections() {
+        idleSweep = nil
+        let now = NIODeadline.now()
+        var nextExpiry: NIODeadline?
+        for target in Array(idleHTTP1.keys) {
+            var kept: [IdleConnection] = []
+            for connection in idleHTTP1[target] ?? [] {
+                let expiry = connection.idleSince + idleTimeout
+                guard let channel = connection.handler.channel, channel.isActive, expiry > now else {
+                    connection.handler.channel?.close(promise: nil)
+                    continue
+                }
+                kept.append(connection)
+                nextExpiry = min(nextExpiry ?? expiry, expiry)
+            }
+            idleHTTP1[target] = kept.isEmpty ? nil : kept
+        }
+        if let nextExpiry {
+            scheduleIdleSweep(at: nextExpiry)
+        }
+    }
+
+    private func scheduleIdleSweep(at deadline: NIODeadline) {
+        idleSweep = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            self?.sweepIdleConnections()
         }
     }
 

@@ -103,8 +103,14 @@ struct EndpointRouter: HTTPRequestRouter {
     let metrics: HTTPEndpointMetrics?
 
     func route(_ head: HTTPRequestHead, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamRoute> {
+        eventLoop.makeSucceededFuture(endpointRoute(head))
+    }
+
+    func immediateRoute(_ head: HTTPRequestHead) -> UpstreamRoute? { endpointRoute(head) }
+
+    private func endpointRoute(_ head: HTTPRequestHead) -> UpstreamRoute {
         var route = endpoint.route(for: head)
         route.metrics = metrics
-        return eventLoop.makeSucceededFuture(route)
+        return route
     }
 }
