@@ -34,6 +34,17 @@ struct HTTPHeaderRulesTests {
         ])
         HTTPHeaderRules.stripHopByHop(&headers)
         #expect(headers.map(\.name) == ["X-Kept", "TE"])
+
+        for alone in ["KEEP-ALIVE", "upgrade", "Proxy-Connection", "connection"] {
+            var single = HTTPHeaders([("Host", "api"), (alone, "x"), ("Accept", "*/*")])
+            HTTPHeaderRules.stripHopByHop(&single)
+            #expect(single.map(\.name) == ["Host", "Accept"], "\(alone)")
+        }
+        // Names that merely look alike (same length, a prefix) stay.
+        let lookalikes = [("Connectiom", "1"), ("Upgrades", "2"), ("keep-aliv", "3"), ("X-Proxy-Connection", "4")]
+        var kept = HTTPHeaders(lookalikes)
+        HTTPHeaderRules.stripHopByHop(&kept)
+        #expect(kept.map(\.name) == lookalikes.map(\.0))
     }
 
     @Test("An upgrade is a 1.1 Upgrade other than h2c, or CONNECT")

@@ -299,13 +299,15 @@ struct HTTPMeshTests {
 
     @Test("Conflicting Content-Length and Transfer-Encoding are refused with 400 and nothing reaches the application")
     func requestSmuggling() async throws {
-        try await withMesh { outboundPort, _, app, _ in
+        let metrics = ProxyMetricsRegistry()
+        try await withMesh(outboundMetrics: metrics) { outboundPort, _, app, _ in
             let response = try await rawHTTPExchange(
                 port: outboundPort,
                 "POST /smuggle HTTP/1.1\r\nHost: api\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
                     + "0\r\n\r\nGET /hidden HTTP/1.1\r\nHost: api\r\n\r\n")
             #expect(response.hasPrefix("HTTP/1.1 400"))
             #expect(app.requests.isEmpty)
+            #expect(metrics.render().contains(#"outbound_http_errors_total{error="bad request"} 1"#))
         }
     }
 
@@ -317,8 +319,10 @@ struct HTTPMeshTests {
             queue: BalancerQueue(capacity: 100, failfastTimeout: .milliseconds(300)))
         service.apply(.noEndpoints(exists: true))
         let destination = try SocketAddress(ipAddress: "10.1.2.3", port: 8080)
+        let metrics = ProxyMetricsRegistry()
         try await withOutboundProxy(
-            originalDestination: destination, resolver: ServiceResolver(service: service), credentials: credentials
+            originalDestination: destination, resolver: ServiceResolver(service: service), metrics: metrics,
+            credentials: credentials
         ) { port, _ in
             let url = "http://127.0.0.1:\(port)/nothing"
             let http = try await curl(["--http1.1"], url: url)
@@ -329,6 +333,7 @@ struct HTTPMeshTests {
                 url: url, body: "")
             #expect(grpc.status == 200)
             #expect(grpc.header("grpc-status") == "4")
+            #expect(metrics.render().contains(#"outbound_http_errors_total{error="failfast"} 2"#))
         }
     }
 

@@ -119,15 +119,18 @@ struct HTTPProxyBehaviourTests {
             listenAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0),
             originalDestination: .fixed(try app.address))
         settings.httpServer.maxInFlightRequests = 1
+        let metrics = ProxyMetricsRegistry()
         let proxy = OutboundProxy(
             settings: settings, resolver: OriginalDestinationResolver(),
-            credentials: try uncertifiedCredentials(localName), logger: Logger(label: "test.outbound"))
+            credentials: try uncertifiedCredentials(localName), metrics: metrics, logger: Logger(label: "test.outbound")
+        )
         try await whileServing({ try await proxy.run() }, bound: { try await proxy.waitUntilBound() }) { port in
             async let held = curl(["--http1.1"], url: "http://127.0.0.1:\(port)/hold")
             try await eventually("the first request is in flight") { !app.requests.isEmpty }
             let shed = try await curl(["--http1.1"], url: "http://127.0.0.1:\(port)/second")
             #expect(shed.status == 503, "\(shed)")
             #expect(shed.header("l5d-proxy-error")?.contains("request limit") == true)
+            #expect(metrics.errors.count(.loadShed, direction: .outbound, layer: .http) == 1)
             #expect(try await held.status == 200)
             // The limit counts requests in flight, not requests served.
             #expect(try await curl(["--http1.1"], url: "http://127.0.0.1:\(port)/third").status == 200)

@@ -1,6 +1,7 @@
 import Crypto
 import LinkerdCore
 import LinkerdProxy
+import LinkerdProxyCore
 import LinkerdTestSupport
 import Logging
 import NIOCore
@@ -62,7 +63,7 @@ func uncertifiedCredentials(_ localName: String) throws -> ProxyCredentials {
 func withInboundProxy(
     app: TestTCPServer, originalDestination: OriginalDestinationSource? = nil,
     detectTimeout: TimeAmount = .seconds(10), allowedIPs: [IPAddress] = [], opaquePorts: PortList = PortList(),
-    credentials: ProxyCredentials,
+    metrics: ProxyMetricsRegistry? = nil, credentials: ProxyCredentials,
     _ body: (_ port: Int, _ proxy: InboundProxy, _ forwarded: Locked<[InboundConnection]>) async throws -> Void
 ) async throws {
     let forwarded = Locked<[InboundConnection]>([])
@@ -72,7 +73,7 @@ func withInboundProxy(
     settings.allowedIPs = allowedIPs
     settings.opaquePorts = opaquePorts
     let proxy = InboundProxy(
-        settings: settings, credentials: credentials, logger: Logger(label: "test.inbound"),
+        settings: settings, credentials: credentials, metrics: metrics, logger: Logger(label: "test.inbound"),
         onForward: { connection in forwarded.withLock { $0.append(connection) } })
     try await whileServing({ try await proxy.run() }, bound: { try await proxy.waitUntilBound() }) { port in
         try await body(port, proxy, forwarded)
@@ -236,8 +237,10 @@ struct InboundProxyTests {
     @Test("A client that sends nothing is closed after the detect timeout, without reaching the application")
     func detectTimeout() async throws {
         let app = try await TestTCPServer.start { [EchoHandler()] }
+        let metrics = ProxyMetricsRegistry()
         try await withInboundProxy(
-            app: app, detectTimeout: .milliseconds(300), credentials: try uncertifiedCredentials(localName)
+            app: app, detectTimeout: .milliseconds(300), metrics: metrics,
+            credentials: try uncertifiedCredentials(localName)
         ) { port, _, forwarded in
             let clock = ContinuousClock()
             let start = clock.now
@@ -247,6 +250,9 @@ struct InboundProxyTests {
             #expect(elapsed >= .milliseconds(250), "closed after \(elapsed)")
             #expect(app.accepted.isEmpty)
             #expect(forwarded.value.isEmpty)
+            try await eventually("a scrape counts the timeout") {
+                metrics.render().contains(#"inbound_tcp_errors_total{error="tls detection timeout"} 1"#)
+            }
         }
         await app.close()
     }
@@ -254,14 +260,16 @@ struct InboundProxyTests {
     @Test("A connection whose original destination is the inbound port itself is closed as a loop")
     func loop() async throws {
         let app = try await TestTCPServer.start { [EchoHandler()] }
+        let metrics = ProxyMetricsRegistry()
         try await withInboundProxy(
-            app: app, originalDestination: .custom { $0.localAddress },
+            app: app, originalDestination: .custom { $0.localAddress }, metrics: metrics,
             credentials: try uncertifiedCredentials(localName)
         ) { port, proxy, _ in
             let client = try await TestClient.connect(port: port)
             try await client.received.waitUntilInputEnded()
             #expect(app.accepted.isEmpty)
             try await eventually("the proxy counts the connection closed") { proxy.counters.closedTotal == 1 }
+            #expect(metrics.errors.count(.gatewayLoop, direction: .inbound, layer: .tcp) == 1)
         }
         await app.close()
     }
@@ -283,15 +291,19 @@ struct InboundProxyTests {
     func applicationUnreachable() async throws {
         let app = try await TestTCPServer.start { [EchoHandler()] }
         let closedPort = try await unusedLocalPort()
+        let metrics = ProxyMetricsRegistry()
         try await withInboundProxy(
             app: app, originalDestination: .fixed(try SocketAddress(ipAddress: "127.0.0.1", port: closedPort)),
-            credentials: try uncertifiedCredentials(localName)
+            metrics: metrics, credentials: try uncertifiedCredentials(localName)
         ) { port, _, forwarded in
             let client = try await TestClient.connect(port: port)
             try await client.send("hello")
             try await client.received.waitUntilInputEnded()
             #expect(client.received.bytes.isEmpty)
             #expect(forwarded.value.isEmpty)
+            try await eventually("the refused connection is counted as i/o") {
+                metrics.errors.count(.io, direction: .inbound, layer: .tcp) == 1
+            }
         }
         await app.close()
     }

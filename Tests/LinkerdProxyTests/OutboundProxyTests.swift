@@ -1,4 +1,5 @@
 import LinkerdProxy
+import LinkerdProxyCore
 import LinkerdTestSupport
 import Logging
 import NIOCore
@@ -25,14 +26,16 @@ final class TableResolver: OutboundEndpointResolver {
 func withOutboundProxy(
     originalDestination: SocketAddress, resolver: any OutboundEndpointResolver = OriginalDestinationResolver(),
     detectTimeout: TimeAmount = .seconds(10), http1IdleTimeout: TimeAmount = .seconds(3),
-    credentials: ProxyCredentials, _ body: (_ port: Int, _ proxy: OutboundProxy) async throws -> Void
+    metrics: ProxyMetricsRegistry? = nil, credentials: ProxyCredentials,
+    _ body: (_ port: Int, _ proxy: OutboundProxy) async throws -> Void
 ) async throws {
     var settings = OutboundProxy.Settings(
         listenAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 0),
         originalDestination: .fixed(originalDestination), detectTimeout: detectTimeout)
     settings.http1IdleTimeout = http1IdleTimeout
     let proxy = OutboundProxy(
-        settings: settings, resolver: resolver, credentials: credentials, logger: Logger(label: "test.outbound"))
+        settings: settings, resolver: resolver, credentials: credentials, metrics: metrics,
+        logger: Logger(label: "test.outbound"))
     try await whileServing({ try await proxy.run() }, bound: { try await proxy.waitUntilBound() }) { port in
         try await body(port, proxy)
     }

@@ -41,6 +41,8 @@ enum HTTPHeaderRules {
     /// then `upgrade`, `proxy-connection` and `keep-alive`. (`transfer-encoding` is left to the codecs, which frame
     /// the body for the next hop themselves.)
     static func stripHopByHop(_ headers: inout HTTPHeaders) {
+        // Most messages carry none of them: one read-only pass spares them the removals' scans and copies.
+        guard headers.contains(where: { isHopByHop($0.name) }) else { return }
         for named in headers[canonicalForm: "connection"] {
             headers.remove(name: String(named))
         }
@@ -50,10 +52,35 @@ enum HTTPHeaderRules {
         headers.remove(name: "keep-alive")
     }
 
+    /// The names ``stripHopByHop(_:)`` removes whatever `connection` says, in lowercase.
+    private static let hopByHopNames = ["connection", "upgrade", "proxy-connection", "keep-alive"]
+
+    private static func isHopByHop(_ name: String) -> Bool {
+        hopByHopNames.contains { equalsIgnoringASCIICase(name, lowercase: $0) }
+    }
+
+    /// Whether `value` equals `lowercase` (which is all lowercase ASCII) ignoring ASCII case, byte by byte.
+    static func equalsIgnoringASCIICase(_ value: String, lowercase: String) -> Bool {
+        value.utf8.count == lowercase.utf8.count && hasPrefixIgnoringASCIICase(value, lowercase: lowercase)
+    }
+
+    /// Whether `value` starts with `lowercase` (which is all lowercase ASCII) ignoring ASCII case, byte by byte and
+    /// without building a lowercased copy: this runs for every request.
+    static func hasPrefixIgnoringASCIICase(_ value: String, lowercase: String) -> Bool {
+        let prefix = lowercase.utf8
+        let bytes = value.utf8
+        guard bytes.count >= prefix.count else { return false }
+        return zip(bytes, prefix).allSatisfy { byte, expected in
+            byte == expected || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == expected)
+        }
+    }
+
     /// Sets `l5d-client-id` to the identity the client's certificate proved, or removes it when there is none, so an
     /// application never sees a client id the proxy did not verify.
     static func setClientIdentity(_ identity: String?, in headers: inout HTTPHeaders) {
-        headers.remove(name: clientIDHeader)
+        if headers.contains(name: clientIDHeader) {
+            headers.remove(name: clientIDHeader)
+        }
         if let identity {
             headers.add(name: clientIDHeader, value: identity)
         }
@@ -110,15 +137,9 @@ enum HTTPHeaderRules {
     }
 
     /// Whether `head` is a gRPC request: HTTP/2 with a `content-type` starting `application/grpc`.
-    /// Called for every request, so the content type is compared byte by byte, without building a lowercased copy.
     static func isGRPC(_ head: HTTPRequestHead) -> Bool {
         guard head.version.major == 2, let contentType = head.headers.first(name: "content-type") else { return false }
-        let prefix = "application/grpc".utf8
-        let value = contentType.utf8
-        guard value.count >= prefix.count else { return false }
-        return zip(value, prefix).allSatisfy { byte, expected in
-            byte == expected || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == expected)
-        }
+        return hasPrefixIgnoringASCIICase(contentType, lowercase: "application/grpc")
     }
 }
 

@@ -1,3 +1,4 @@
+import LinkerdProxyCore
 import NIOCore
 import NIOHTTP1
 
@@ -66,16 +67,16 @@ public enum HTTPProxyError: Error, Hashable, Sendable, CustomStringConvertible {
         return true
     }
 
-    /// The `error` label of the response metrics.
-    var metricLabel: String {
+    /// The `error` label of the response and error metrics.
+    var errorKind: ProxyErrorKind {
         switch self {
-        case .failFast: "failfast"
-        case .loadShed: "loadshed"
-        case .connectFailed, .upstreamFailed: "i/o"
-        case .connectTimeout: "timeout"
-        case .loop: "gateway loop"
-        case .unexpected: "unexpected"
-        case .badRequest: "bad request"
+        case .failFast: .failFast
+        case .loadShed: .loadShed
+        case .connectFailed, .upstreamFailed: .io
+        case .connectTimeout: .timeout
+        case .loop: .gatewayLoop
+        case .unexpected: .unexpected
+        case .badRequest: .badRequest
         }
     }
 

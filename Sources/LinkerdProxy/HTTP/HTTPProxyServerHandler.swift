@@ -72,6 +72,7 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let pool: HTTPUpstreamPool
     private let inFlight: InFlightRequests
     private let isHTTP2Stream: Bool
+    private let errors: ProxyErrorRecorder
     private let logger: Logger
     private var context: ChannelHandlerContext?
     private var exchange: Exchange?
@@ -81,13 +82,14 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     init(
         side: HTTPServerSide, router: any HTTPRequestRouter, pool: HTTPUpstreamPool, inFlight: InFlightRequests,
-        isHTTP2Stream: Bool, logger: Logger
+        isHTTP2Stream: Bool, errors: ProxyErrorRecorder, logger: Logger
     ) {
         self.side = side
         self.router = router
         self.pool = pool
         self.inFlight = inFlight
         self.isHTTP2Stream = isHTTP2Stream
+        self.errors = errors
         self.logger = logger
     }
 
@@ -134,6 +136,10 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A malformed request (NIO's codec has answered it with 400); a client going away is not the proxy's error.
+        if error is HTTPParserError {
+            errors.request(.badRequest)
+        }
         logger.debug("closing the client's connection", metadata: ["error": "\(error)"])
         abandonUpstream()
         context.close(promise: nil)
@@ -407,7 +413,9 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         if head.status != .switchingProtocols {
             HTTPHeaderRules.stripHopByHop(&head.headers)
         }
-        head.headers.remove(name: HTTPHeaderRules.proxyConnectionHeader)
+        if head.headers.contains(name: HTTPHeaderRules.proxyConnectionHeader) {
+            head.headers.remove(name: HTTPHeaderRules.proxyConnectionHeader)
+        }
         if exchange.upgradedToOrigProto {
             HTTPHeaderRules.restoreOrigProtoResponse(&head, version: exchange.clientVersion)
         }
@@ -425,6 +433,7 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Answers `exchange` with `error`, or ends its connection when the response already started.
     private func fail(_ exchange: Exchange, _ error: HTTPProxyError) {
         guard let context else { return }
+        errors.request(error.errorKind)
         logger.info(
             "answering the request with an error",
             metadata: ["uri": "\(exchange.head.uri)", "error": "\(error)"])
@@ -448,7 +457,7 @@ final class HTTPProxyServerHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
         let trailers = isHTTP2Stream && exchange.isGRPC ? Self.takeGRPCStatus(from: &head.headers) : nil
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        finish(exchange, with: .end(trailers), error: error.metricLabel)
+        finish(exchange, with: .end(trailers), error: error.errorKind.rawValue)
     }
 
     /// Writes the response's last part and closes the books on `exchange`; an HTTP/1 connection that is not kept,

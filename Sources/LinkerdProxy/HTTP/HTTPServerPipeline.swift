@@ -8,12 +8,17 @@ struct HTTPProxyServer: Sendable {
     let pools: HTTPUpstreamPools
     let settings: HTTPServerSettings
     let inFlight: InFlightRequests
+    let errors: ProxyErrorRecorder
     let logger: Logger
 
-    init(pools: HTTPUpstreamPools, settings: HTTPServerSettings = HTTPServerSettings(), logger: Logger) {
+    init(
+        pools: HTTPUpstreamPools, settings: HTTPServerSettings = HTTPServerSettings(), errors: ProxyErrorRecorder,
+        logger: Logger
+    ) {
         self.pools = pools
         self.settings = settings
         self.inFlight = InFlightRequests(limit: settings.maxInFlightRequests)
+        self.errors = errors
         self.logger = logger
     }
 
@@ -40,13 +45,15 @@ struct HTTPProxyServer: Sendable {
             )
             try pipeline.addHandler(
                 HTTPProxyServerHandler(
-                    side: side, router: router, pool: pool, inFlight: inFlight, isHTTP2Stream: false, logger: logger))
+                    side: side, router: router, pool: pool, inFlight: inFlight, isHTTP2Stream: false, errors: errors,
+                    logger: logger))
         case .http2:
             var connection = NIOHTTP2Handler.ConnectionConfiguration()
             connection.initialSettings = settings.initialSettings
             var stream = NIOHTTP2Handler.StreamConfiguration()
             stream.targetWindowSize = settings.initialStreamWindowSize
             let inFlight = inFlight
+            let errors = errors
             let boundPool = NIOLoopBound(pool, eventLoop: channel.eventLoop)
             let logger = logger
             // GOAWAY and a close once the streams are done when the connection is asked to quiesce (shutdown).
@@ -64,12 +71,12 @@ struct HTTPProxyServer: Sendable {
                         HTTP2FramePayloadToHTTP1ServerCodec(),
                         HTTPProxyServerHandler(
                             side: side, router: router, pool: boundPool.value, inFlight: inFlight,
-                            isHTTP2Stream: true, logger: logger),
+                            isHTTP2Stream: true, errors: errors, logger: logger),
                     ])
                 }
             }
             try pipeline.addHandler(manager)
-            try pipeline.addHandler(ConnectionErrorCloser(logger: logger))
+            try pipeline.addHandler(ConnectionErrorCloser(errors: errors, logger: logger))
         }
     }
 }
@@ -80,9 +87,11 @@ struct HTTPProxyServer: Sendable {
 private final class ConnectionErrorCloser: ChannelInboundHandler {
     typealias InboundIn = NIOAny
 
+    private let errors: ProxyErrorRecorder
     private let logger: Logger
 
-    init(logger: Logger) {
+    init(errors: ProxyErrorRecorder, logger: Logger) {
+        self.errors = errors
         self.logger = logger
     }
 
@@ -95,6 +104,7 @@ private final class ConnectionErrorCloser: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        errors.request(ProxyErrorRecorder.kind(of: error))
         logger.info(
             "closing an HTTP/2 connection",
             metadata: ["client": "\(context.remoteAddress?.endpointText ?? "unknown")", "error": "\(error)"])

@@ -144,14 +144,15 @@ public final class InboundProxy: Service, Sendable {
         var logger = logger
         logger[metadataKey: "direction"] = "inbound"
         let connector = UpstreamConnector(options: settings.connectOptions, timeout: settings.connectTimeout)
+        let errors = ProxyErrorRecorder(metrics: metrics?.errors, direction: .inbound)
         let http = HTTPProxyServer(
             pools: HTTPUpstreamPools(
                 connector: connector, credentials: credentials,
                 idleTimeout: settings.http1IdleTimeout, maximumIdlePerTarget: settings.http1MaxIdlePerEndpoint),
-            settings: settings.httpServer, logger: logger)
+            settings: settings.httpServer, errors: errors, logger: logger)
         let server = InboundConnectionServer(
             settings: settings, credentials: credentials, localName: credentials.localName.lowercased(),
-            connector: connector, http: http, metrics: metrics, logger: logger, onForward: onForward)
+            connector: connector, http: http, metrics: metrics, errors: errors, logger: logger, onForward: onForward)
         listener = ProxyListener(
             name: "inbound", address: settings.listenAddress, backlog: settings.listenBacklog,
             options: settings.acceptOptions, autoRead: true, counters: counters, group: eventLoopGroup,
@@ -179,6 +180,7 @@ struct InboundConnectionServer: Sendable {
     let connector: UpstreamConnector
     let http: HTTPProxyServer
     let metrics: ProxyMetricsRegistry?
+    let errors: ProxyErrorRecorder
     let logger: Logger
     let onForward: (@Sendable (InboundConnection) -> Void)?
 
@@ -209,6 +211,7 @@ struct InboundConnectionServer: Sendable {
                 try client.pipeline.syncOperations.addHandler(detection)
             }
             .flatMapErrorThrowing { error in
+                errors.connection(closedBy: error)
                 logger.info(
                     "closing connection",
                     metadata: ["client": "\(client.remoteAddress?.endpointText ?? "unknown")", "error": "\(error)"])
@@ -332,7 +335,9 @@ struct InboundConnectionServer: Sendable {
         return client.eventLoop.makeFailedFuture(error)
     }
 
+    /// Counts and logs the error that closes `client`.
     private func logClosing(_ client: any Channel, _ destination: SocketAddress, _ error: any Error) {
+        errors.connection(closedBy: error)
         logger.info(
             "closing connection",
             metadata: [

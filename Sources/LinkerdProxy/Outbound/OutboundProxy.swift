@@ -111,14 +111,15 @@ public final class OutboundProxy: Service, Sendable {
         var logger = logger
         logger[metadataKey: "direction"] = "outbound"
         let connector = UpstreamConnector(options: settings.connectOptions, timeout: settings.connectTimeout)
+        let errors = ProxyErrorRecorder(metrics: metrics?.errors, direction: .outbound)
         let http = HTTPProxyServer(
             pools: HTTPUpstreamPools(
                 connector: connector, credentials: credentials, idleTimeout: settings.http1IdleTimeout,
                 maximumIdlePerTarget: settings.http1MaxIdlePerEndpoint),
-            settings: settings.httpServer, logger: logger)
+            settings: settings.httpServer, errors: errors, logger: logger)
         let server = OutboundConnectionServer(
             settings: settings, resolver: resolver, credentials: credentials, connector: connector, http: http,
-            metrics: metrics, logger: logger)
+            metrics: metrics, errors: errors, logger: logger)
         listener = ProxyListener(
             name: "outbound", address: settings.listenAddress, backlog: settings.listenBacklog,
             options: settings.acceptOptions, autoRead: false, counters: counters, group: eventLoopGroup,
@@ -145,6 +146,7 @@ struct OutboundConnectionServer: Sendable {
     let connector: UpstreamConnector
     let http: HTTPProxyServer
     let metrics: ProxyMetricsRegistry?
+    let errors: ProxyErrorRecorder
     let logger: Logger
 
     /// Sets up `client`, a connection just accepted (not reading), on its event loop. The future fails, closing the
@@ -163,6 +165,7 @@ struct OutboundConnectionServer: Sendable {
                     ActivationHandler { forward(client, destination: destination) })
             }
             .flatMapErrorThrowing { error in
+                errors.connection(closedBy: error)
                 logger.info(
                     "closing connection",
                     metadata: ["client": "\(client.remoteAddress?.endpointText ?? "unknown")", "error": "\(error)"])
@@ -265,7 +268,9 @@ struct OutboundConnectionServer: Sendable {
         return spliced
     }
 
+    /// Counts and logs the error that closes `client`.
     private func logClosing(_ client: any Channel, _ destination: SocketAddress, _ error: any Error) {
+        errors.connection(closedBy: error)
         logger.info(
             "closing connection",
             metadata: [

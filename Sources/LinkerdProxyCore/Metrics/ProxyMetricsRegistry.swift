@@ -14,11 +14,13 @@ import Synchronization
 /// even if its handle was dropped without the close being recorded. A series looked up again after its eviction
 /// starts from zero, which Prometheus reads as a counter reset.
 ///
-/// A scrape lists HTTP families, then TCP ones; within each family, series are sorted by their label text, so the
-/// output does not depend on the order of lookups or evictions. A group of families is left out altogether while
-/// it has no series, as the reference proxy does.
+/// A scrape lists HTTP families, then TCP ones, then the error counters (``ProxyErrorMetrics``); within each
+/// family, series are sorted by their label text, so the output does not depend on the order of lookups or
+/// evictions. A group of families is left out altogether while it has no series, as the reference proxy does.
 public final class ProxyMetricsRegistry: Sendable {
     private let handles = Mutex(Handles())
+    /// The `*_errors_total` families, rendered after the TCP ones.
+    public let errors = ProxyErrorMetrics()
 
     private struct Handles {
         var httpEndpoints: [MetricLabels: HTTPEndpointMetrics] = [:]
@@ -68,6 +70,7 @@ public final class ProxyMetricsRegistry: Sendable {
         }
         Self.appendHTTPFamilies(httpEndpoints.sorted { $0.labels.text < $1.labels.text }, to: &output)
         Self.appendTransportFamilies(transports.sorted { $0.labels.text < $1.labels.text }, to: &output)
+        errors.render(into: &output)
     }
 
     private static func appendHTTPFamilies(_ endpoints: [HTTPEndpointMetrics], to output: inout String) {
