@@ -102,15 +102,18 @@ struct TwoProxiesTests {
     @Test("A server without the expected identity fails the connection before the application is reached")
     func identityMismatch() async throws {
         let app = try await TestTCPServer.start { [EchoHandler()] }
+        let inboundMetrics = ProxyMetricsRegistry()
+        let outboundMetrics = ProxyMetricsRegistry()
         try await withCertifiedMeshPair { web, api in
-            try await withInboundProxy(app: app, credentials: api) { inboundPort, _, forwarded in
+            try await withInboundProxy(app: app, metrics: inboundMetrics, credentials: api) {
+                inboundPort, _, forwarded in
                 // The SNI names B, so B terminates TLS; but A expects another identity, and rejects B's certificate.
                 let wrong = OutboundEndpoint(
                     address: try SocketAddress(ipAddress: "127.0.0.1", port: inboundPort),
                     identity: meshIdentity("db", "emojivoto"), serverName: apiName)
                 try await withOutboundProxy(
                     originalDestination: try app.address, resolver: FixedEndpointResolver(endpoint: wrong),
-                    credentials: web
+                    metrics: outboundMetrics, credentials: web
                 ) { outboundPort, outbound in
                     let client = try await TestClient.connect(port: outboundPort)
                     try await client.send("must not arrive")
@@ -119,6 +122,11 @@ struct TwoProxiesTests {
                     try await eventually("A counts the connection closed") { outbound.counters.closedTotal == 1 }
                     #expect(app.accepted.isEmpty)
                     #expect(forwarded.value.isEmpty)
+                    // Both sides count the failed handshake.
+                    #expect(outboundMetrics.errors.count(.io, direction: .outbound, layer: .tcp) == 1)
+                    try await eventually("B counts the aborted handshake") {
+                        inboundMetrics.errors.count(.io, direction: .inbound, layer: .tcp) == 1
+                    }
                 }
             }
         }
