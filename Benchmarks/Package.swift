@@ -102,7 +102,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/ProxyPair",
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            // Linked as `linkerd-proxy` is (see `proxyLinkerSettings` in the root package).
+            linkerSettings: [
+                .unsafeFlags(
+                    [
+                        "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker",
+                        "--no-export-dynamic",
+                    ],
+                    .when(platforms: [.linux]))
+            ]
         ),
         // `proxy-bench.sh`: the mesh's identity service (a throw-away trust anchor, `linkerd-identity` as its
         // executable assembles it, TokenReviews answered by a loopback API server) for the proxies to certify with.
