@@ -27,7 +27,8 @@ struct HTTPProxyServer: Sendable {
     /// `Content-Length` and `Transfer-Encoding`, answered with 400 and closed) with pipelining kept in order by
     /// ``HTTP1RequestSequencer``, or NIO's
     /// HTTP/2 server (its flood protections: reset-rate, CONTINUATION and glitch limits) with one
-    /// ``HTTPProxyServerHandler`` per stream, serving `side` with `router`. Call it on the channel's event loop;
+    /// ``HTTPProxyServerHandler`` per stream, serving `side` with `router`, its streams' flushes coalesced
+    /// (``FlushCoalescingHandler``). Call it on the channel's event loop;
     /// handlers are added at the end.
     func configure(
         _ channel: any Channel, version: HTTPUpstreamTarget.Version, side: HTTPServerSide,
@@ -62,6 +63,7 @@ struct HTTPProxyServer: Sendable {
                 configuration: .init(
                     maxIdleTime: nil, maxAge: nil, maxGraceTime: nil,
                     keepalive: settings.keepAlive.map { .init(pingInterval: $0.interval, ackTimeout: $0.timeout) }))
+            try pipeline.addHandler(FlushCoalescingHandler())
             _ = try pipeline.configureHTTP2Pipeline(
                 mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
                 streamDelegate: manager.http2StreamDelegate

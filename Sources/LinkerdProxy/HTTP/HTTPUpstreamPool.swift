@@ -235,7 +235,8 @@ final class HTTPUpstreamPool {
     }
 
     /// Adds the HTTP/2 client handlers to a new upstream connection, with upstream's fixed windows (64 KiB per stream;
-    /// connection 1 MiB is the peer's to grant), and releases the bytes the TLS gate held. `onGoAway` is called when
+    /// connection 1 MiB is the peer's to grant) and the streams' flushes coalesced (``FlushCoalescingHandler``), and
+    /// releases the bytes the TLS gate held. `onGoAway` is called when
     /// the peer sends GOAWAY; the connection itself stays for the streams in flight.
     private static func configureHTTP2Client(
         on channel: any Channel, onGoAway: @escaping () -> Void
@@ -248,6 +249,7 @@ final class HTTPUpstreamPool {
         ]
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.targetWindowSize = 65535
+        try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
         let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .client, connectionConfiguration: connection, streamConfiguration: stream
         ) { pushed in
