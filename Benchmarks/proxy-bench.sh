@@ -13,8 +13,10 @@
 #   (a) latency at a fixed rate (RATE req/s, default 1,000), open loop, from each request's due time (HTTPLoad):
 #       ROUNDS (3) rounds of SECONDS_MEASURED (5) s after 1 s of warm-up, the paths interleaved; the median of the
 #       rounds' p50 and p99, the worst max, the rate achieved;
-#   (b) throughput, closed loop (h2load, DURATION s after 2 s of warm-up): req/s, the CPU the proxy process(es) used
-#       (utime+stime from /proc), and req/s per core of proxy CPU (req/s ÷ the proxies' share of a core);
+#   (b) throughput, closed loop (h2load, DURATION s after 2 s of warm-up), TP_ROUNDS (3) rounds interleaving the
+#       paths: req/s, the CPU the proxy process(es) used (utime+stime from /proc), and req/s per core of proxy CPU
+#       (req/s ÷ the proxies' share of a core), each the median of the rounds; the one-proxy-to-HAProxy ratio is the
+#       median of the rounds' ratios (each of two runs seconds apart, so that the host's drift cancels out);
 #   (c) each proxy's resident memory (VmRSS) idle after start, and its peak (VmHWM, reset per protocol) under (a)+(b).
 # Bars (the issue's): the pair adds < 1 ms at p99 at 1,000 req/s; one proxy's throughput on one core ≥ ½ HAProxy's;
 # RSS < 30 MB idle and < 60 MB under load. Prints a Markdown table and PASS/FAIL per bar; exits 0 either way unless
@@ -24,7 +26,8 @@ cd "$(dirname "$0")"
 RATE="${RATE:-1000}"
 ROUNDS="${ROUNDS:-3}"
 SECONDS_MEASURED="${SECONDS_MEASURED:-5}"
-DURATION="${DURATION:-8}"
+DURATION="${DURATION:-5}"
+TP_ROUNDS="${TP_ROUNDS:-3}"
 H1_CLIENTS="${H1_CLIENTS:-32}"
 H2_CLIENTS="${H2_CLIENTS:-4}"
 H2_STREAMS="${H2_STREAMS:-16}"
@@ -226,6 +229,7 @@ for proto in h1 h2; do
 done
 
 declare -A result
+median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END{print v[int((NR + 1) / 2)]}'; }
 latency() { # PROTO NAME PORT: one round; the report takes the median of the rounds' p50 and p99
     local out key
     out="$("${cpu1[@]}" "$bin/HTTPLoad" "$1" "$3" "$RATE" "$SECONDS_MEASURED" 1)"
@@ -236,14 +240,13 @@ latency() { # PROTO NAME PORT: one round; the report takes the median of the rou
 }
 summarize() { # PROTO NAME: the rounds' median p50 and p99, their worst max, total errors, mean rate
     local p="$1" n="$2"
-    median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END{print v[int((NR + 1) / 2)]}'; }
     result[$p.$n.p50_us]="$(median <<<"${result[$p.$n.p50_us]}")"
     result[$p.$n.p99_us]="$(median <<<"${result[$p.$n.p99_us]}")"
     result[$p.$n.max_us]="$(tr ' ' '\n' <<<"${result[$p.$n.max_us]}" | grep . | sort -n | tail -1)"
     result[$p.$n.errors]="$(tr ' ' '\n' <<<"${result[$p.$n.errors]}" | awk '{s += $1} END{print s}')"
     result[$p.$n.rate]="$(tr ' ' '\n' <<<"${result[$p.$n.rate]}" | awk 'NF{s += $1; n++} END{printf "%.0f", s / n}')"
 }
-throughput() { # PROTO NAME PORT PID...
+throughput() { # PROTO NAME PORT PID...: one round; summarize_throughput takes the medians
     local proto="$1" name="$2" port="$3" out before after started ended
     shift 3
     local args=(-D "$DURATION" --warm-up-time 2 -t 1)
@@ -256,24 +259,36 @@ throughput() { # PROTO NAME PORT PID...
     ended="$(date +%s.%N)"
     after="$(cpu_ticks "$@")"
     cpu1_after="$(cpu1_busy_idle)"
-    result[$proto.$name.cpu1]="$(awk -v b="$cpu1_before" -v a="$cpu1_after" 'BEGIN{
+    local cpu1_busy
+    cpu1_busy="$(awk -v b="$cpu1_before" -v a="$cpu1_after" 'BEGIN{
         split(b, x, " "); split(a, y, " "); busy = y[1] - x[1]; idle = y[2] - x[2]
-        printf "%.0f%%", (busy + idle > 0 ? 100 * busy / (busy + idle) : 0)}')"
+        printf "%.0f", (busy + idle > 0 ? 100 * busy / (busy + idle) : 0)}')"
+    result[$proto.$name.cpu1]+="$cpu1_busy "
     local rps failed
     rps="$(awk '/^finished in/{gsub(",", "", $4); print $4}' <<<"$out")"
     failed="$(awk '/^requests:/{f = $10 + $12} /^status codes:/{f += $5 + $7 + $9} END{print f}' <<<"$out")"
     [ -n "$rps" ] || { echo "h2load failed against $name ($proto): $out" >&2; exit 1; }
-    result[$proto.$name.rps]="$(printf '%.0f' "$rps")"
-    result[$proto.$name.failed]="$failed"
+    result[$proto.$name.rps]+="$(printf '%.0f' "$rps") "
+    result[$proto.$name.failed]+="${failed:-0} "
+    local share="n/a" percore=""
     if [ "$#" -gt 0 ]; then
-        local share
         share="$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v a="$started" -v b="$ended" \
             'BEGIN{printf "%.2f", t / hz / (b - a)}')"
-        result[$proto.$name.cpu]="$share"
-        result[$proto.$name.percore]="$(awk -v r="$rps" -v s="$share" 'BEGIN{printf "%.0f", (s > 0 ? r / s : 0)}')"
+        percore="$(awk -v r="$rps" -v s="$share" 'BEGIN{printf "%.0f", (s > 0 ? r / s : 0)}')"
+        result[$proto.$name.cpu]+="$share "
+        result[$proto.$name.percore]+="$percore "
     fi
-    echo "  $proto $name closed loop: ${result[$proto.$name.rps]} req/s, failed ${failed:-?}," \
-        "proxy CPU ${result[$proto.$name.cpu]:-n/a} of a core, CPU 1 (client, nginx) ${result[$proto.$name.cpu1]} busy" >&2
+    result[$proto.$name.last_percore]="$percore"
+    echo "  $proto $name closed loop: $(printf '%.0f' "$rps") req/s, failed ${failed:-?}," \
+        "proxy CPU $share of a core, CPU 1 (client, nginx) $cpu1_busy% busy" >&2
+}
+summarize_throughput() { # PROTO NAME: the rounds' medians, total failures
+    local p="$1" n="$2" key
+    for key in rps cpu percore cpu1; do
+        if [ -n "${result[$p.$n.$key]:-}" ]; then result[$p.$n.$key]="$(median <<<"${result[$p.$n.$key]}")"; fi
+    done
+    result[$p.$n.cpu1]+="%"
+    result[$p.$n.failed]="$(tr ' ' '\n' <<<"${result[$p.$n.failed]}" | awk '{s += $1} END{print s}')"
 }
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -288,10 +303,15 @@ for proto in h1 h2; do
         latency "$proto" haproxy "${!haproxy_port}"
     done
     for name in direct pair haproxy; do summarize "$proto" "$name"; done
-    throughput "$proto" direct "${!backend_port}"
-    throughput "$proto" pair "${!pair_port}" "$outbound_pid" "$inbound_pid"
-    throughput "$proto" single "${!single_port}" "$single_pid"
-    throughput "$proto" haproxy "${!haproxy_port}" "$haproxy_pid"
+    for _ in $(seq "$TP_ROUNDS"); do
+        throughput "$proto" direct "${!backend_port}"
+        throughput "$proto" pair "${!pair_port}" "$outbound_pid" "$inbound_pid"
+        throughput "$proto" single "${!single_port}" "$single_pid"
+        throughput "$proto" haproxy "${!haproxy_port}" "$haproxy_pid"
+        result[$proto.ratio]+="$(awk -v a="${result[$proto.single.last_percore]}" \
+            -v b="${result[$proto.haproxy.last_percore]}" 'BEGIN{printf "%.3f", (b > 0 ? a / b : 0)}') "
+    done
+    for name in direct pair single haproxy; do summarize_throughput "$proto" "$name"; done
     for role in outbound inbound single haproxy; do
         pid_var="${role}_pid"
         result[$proto.$role.hwm]="$(hwm_kb "${!pid_var}")"
@@ -319,7 +339,7 @@ echo
 echo "Latency: open loop at $RATE req/s, $ROUNDS rounds of ${SECONDS_MEASURED} s (after 1 s of warm-up) interleaving the" \
     "paths, median of the rounds' p50 and p99, worst max (HTTPLoad; HTTP/1.1 16 keep-alive connections, HTTP/2 one" \
     "connection). Throughput: closed loop, h2load for $DURATION s (HTTP/1.1 $H1_CLIENTS connections; HTTP/2" \
-    "$H2_CLIENTS connections × $H2_STREAMS streams). RSS in MB: idle after start / peak during that protocol's runs" \
+    "$H2_CLIENTS connections × $H2_STREAMS streams), median of $TP_ROUNDS interleaved rounds. RSS in MB: idle after start / peak during that protocol's runs" \
     "(pair: outbound + inbound)."
 echo
 echo "| proto | path | p50 ms | p99 ms | max ms | achieved req/s | errors | closed-loop req/s | proxy CPU (cores) | req/s per proxy core | CPU 1 busy | RSS idle MB | RSS peak MB |"
@@ -344,10 +364,12 @@ for p in h1 h2; do
         "$p: the proxy pair adds $(ms "$added") ms at p99 at $RATE req/s (bar: < 1 ms)"
 done
 for p in h1 h2; do
-    ratio="$(awk -v a="${result[$p.single.percore]}" -v b="${result[$p.haproxy.percore]}" 'BEGIN{printf "%.2f", a / b}')"
+    ratio="$(median <<<"${result[$p.ratio]}")"
     verdict "$(awk -v r="$ratio" 'BEGIN{print (r >= 0.5 ? 1 : 0)}')" \
-        "$p: one proxy on one core does ${result[$p.single.percore]} req/s per core, $ratio × HAProxy's" \
-        "${result[$p.haproxy.percore]} (bar: ≥ 0.5; measured ${result[$p.single.rps]} vs ${result[$p.haproxy.rps]} req/s)"
+        "$p: one proxy on one core does ${result[$p.single.percore]} req/s per core against HAProxy's" \
+        "${result[$p.haproxy.percore]}: $(printf '%.2f' "$ratio") × (the median of the rounds' ratios:" \
+        "$(sed 's/ *$//' <<<"${result[$p.ratio]}"); bar: ≥ 0.5; measured ${result[$p.single.rps]} vs" \
+        "${result[$p.haproxy.rps]} req/s)"
 done
 for role in outbound inbound single; do
     verdict "$([ "${idle[$role]}" -lt $((30 * 1024)) ] && echo 1 || echo 0)" \
