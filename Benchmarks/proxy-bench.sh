@@ -339,8 +339,8 @@ echo
 echo "Latency: open loop at $RATE req/s, $ROUNDS rounds of ${SECONDS_MEASURED} s (after 1 s of warm-up) interleaving the" \
     "paths, median of the rounds' p50 and p99, worst max (HTTPLoad; HTTP/1.1 16 keep-alive connections, HTTP/2 one" \
     "connection). Throughput: closed loop, h2load for $DURATION s (HTTP/1.1 $H1_CLIENTS connections; HTTP/2" \
-    "$H2_CLIENTS connections × $H2_STREAMS streams), median of $TP_ROUNDS interleaved rounds. RSS in MB: idle after start / peak during that protocol's runs" \
-    "(pair: outbound + inbound)."
+    "$H2_CLIENTS connections × $H2_STREAMS streams), median of $TP_ROUNDS interleaved rounds. RSS in MB: idle after" \
+    "start / peak during that protocol's runs (pair: outbound + inbound)."
 echo
 echo "| proto | path | p50 ms | p99 ms | max ms | achieved req/s | errors | closed-loop req/s | proxy CPU (cores) | req/s per proxy core | CPU 1 busy | RSS idle MB | RSS peak MB |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

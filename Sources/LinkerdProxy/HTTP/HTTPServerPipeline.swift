@@ -25,11 +25,10 @@ struct HTTPProxyServer: Sendable {
     /// Turns `channel`, whose first bytes detection found to be `version`, into an HTTP proxy server: NIO's HTTP/1
     /// server codec (request heads and headers bounded at 80 KiB; malformed requests, including conflicting
     /// `Content-Length` and `Transfer-Encoding`, answered with 400 and closed) with pipelining kept in order by
-    /// ``HTTP1RequestSequencer``, or NIO's
-    /// HTTP/2 server (its flood protections: reset-rate, CONTINUATION and glitch limits) with one
-    /// ``HTTPProxyServerHandler`` per stream, serving `side` with `router`, its streams' flushes coalesced
-    /// (``FlushCoalescingHandler``). Call it on the channel's event loop;
-    /// handlers are added at the end.
+    /// ``HTTP1RequestSequencer``, or NIO's HTTP/2 server (its flood protections: reset-rate, CONTINUATION and glitch
+    /// limits) with one ``HTTPProxyServerHandler`` per stream and the streams' flushes coalesced
+    /// (``FlushCoalescingHandler``), serving `side` with `router`. Call it on the channel's event loop; handlers are
+    /// added at the end.
     func configure(
         _ channel: any Channel, version: HTTPUpstreamTarget.Version, side: HTTPServerSide,
         router: any HTTPRequestRouter

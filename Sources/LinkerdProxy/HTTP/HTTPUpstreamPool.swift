@@ -236,8 +236,8 @@ final class HTTPUpstreamPool {
 
     /// Adds the HTTP/2 client handlers to a new upstream connection, with upstream's fixed windows (64 KiB per stream;
     /// connection 1 MiB is the peer's to grant) and the streams' flushes coalesced (``FlushCoalescingHandler``), and
-    /// releases the bytes the TLS gate held. `onGoAway` is called when
-    /// the peer sends GOAWAY; the connection itself stays for the streams in flight.
+    /// releases the bytes the TLS gate held. `onGoAway` is called when the peer sends GOAWAY; the connection itself
+    /// stays for the streams in flight.
     private static func configureHTTP2Client(
         on channel: any Channel, onGoAway: @escaping () -> Void
     ) throws -> NIOHTTP2Handler.StreamMultiplexer {

@@ -17,27 +17,32 @@ final class FlushCoalescingHandler: ChannelOutboundHandler, RemovableChannelHand
     private var context: ChannelHandlerContext?
     private var flushPending = false
     private var flushScheduled = false
+    /// The end-of-tick flush, made once per connection rather than a closure per scheduled flush (at a low rate,
+    /// every request is a tick of its own). It holds the handler until removal breaks the cycle.
+    private var deferredFlush: (() -> Void)?
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        flushIfPending(context)
-        self.context = nil
-    }
-
-    func flush(context: ChannelHandlerContext) {
-        flushPending = true
-        guard !flushScheduled else { return }
-        flushScheduled = true
-        // A task submitted on the event loop runs after the I/O events of the current tick.
-        context.eventLoop.assumeIsolated().execute { [self] in
+        deferredFlush = { [self] in
             flushScheduled = false
             if let context = self.context {
                 flushIfPending(context)
             }
         }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        flushIfPending(context)
+        self.context = nil
+        deferredFlush = nil
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        flushPending = true
+        guard !flushScheduled, let deferredFlush else { return }
+        flushScheduled = true
+        // A task submitted on the event loop runs after the I/O events of the current tick.
+        context.eventLoop.assumeIsolated().execute(deferredFlush)
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
